@@ -1,0 +1,2 @@
+//! Scene at time t → display list.
+pub mod display;

@@ -1,0 +1,2 @@
+//! MotionText scenario → validated scene.
+pub mod model;
