@@ -6,3 +6,4 @@
 pub mod compose;
 pub mod progress;
 pub mod scene;
+pub mod text;

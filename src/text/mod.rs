@@ -1,0 +1,440 @@
+//! Fonts, shaping and glyph rasterisation.
+//!
+//! Shaping and line breaking come from cosmic-text (rustybuzz shaping, UAX #14 line breaking,
+//! per-script font fallback). Glyphs are rasterised from their unhinted outlines with zeno at
+//! the size they are drawn (bucketed scale), so text stays crisp at every animated scale; the
+//! resulting coverage masks are cached here by content and on the GPU by mask id.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use cosmic_text::{
+    Attrs, Buffer, CacheKey, CacheKeyFlags, Family, FontSystem, Metrics, Shaping, SwashCache, Weight, Wrap,
+};
+use zeno::{Format, Mask as ZenoMask, Origin, Stroke, Transform};
+
+use crate::compose::display::Mask;
+
+/// Families the reference renderer actually used (shared/motiontext/reference/README.md).
+pub const DEFAULT_FAMILY: &str = "Noto Sans CJK KR";
+const SANS_SERIF_FAMILY: &str = "Liberation Sans";
+const SERIF_FAMILY: &str = "Liberation Serif";
+const MONOSPACE_FAMILY: &str = "Liberation Mono";
+
+/// A family list resolved against the fonts present, plus the requested face.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FontSpec {
+    /// The first family of the CSS list that exists (or the default).
+    pub family: String,
+    pub weight: u16,
+    /// Font size in CSS px.
+    pub size: f32,
+    /// Line height in CSS px.
+    pub line_height: f32,
+}
+
+/// One glyph placed in a shaped text block; coordinates in CSS px relative to the block's
+/// top-left, `y` is the baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlacedGlyph {
+    pub x: f32,
+    pub y: f32,
+    /// Byte range of the source text this glyph belongs to.
+    pub start: usize,
+    pub end: usize,
+    pub key: GlyphId,
+}
+
+/// What identifies a glyph outline: font face, glyph, size, weight (for variable fonts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GlyphId {
+    font: cosmic_text::fontdb::ID,
+    glyph: u16,
+    size_bits: u32,
+    weight: u16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapedLine {
+    /// Baseline y relative to the block top.
+    pub baseline: f32,
+    pub top: f32,
+    pub width: f32,
+    pub glyphs: Vec<PlacedGlyph>,
+}
+
+/// A shaped, line-broken block of text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapedText {
+    pub lines: Vec<ShapedLine>,
+    /// Widest line.
+    pub width: f32,
+    /// Lines × line height.
+    pub height: f32,
+    pub line_height: f32,
+}
+
+/// How a glyph mask is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaskStyle {
+    Fill,
+    /// Outline stroke of this width (CSS px), centred on the outline.
+    Stroke(f32),
+    /// The fill blurred with a Gaussian of this standard deviation (CSS px), for shadows.
+    Blur(f32),
+}
+
+/// A rasterised glyph mask and where it sits: `rect` = (x, y, w, h) in CSS px relative to the
+/// glyph's pen position on the baseline.
+#[derive(Debug, Clone)]
+pub struct GlyphMask {
+    pub mask: Arc<Mask>,
+    pub rect: [f32; 4],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct MaskKey {
+    glyph: GlyphId,
+    /// Rasterisation scale bucket (quarter-octave steps), see `scale_bucket`.
+    bucket: i32,
+    style: StyleKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum StyleKey {
+    Fill,
+    Stroke(u32),
+    Blur(u32),
+}
+
+/// Owns the font database and every cache derived from it. One per render thread.
+pub struct TextEngine {
+    fonts: FontSystem,
+    swash: SwashCache,
+    masks: HashMap<MaskKey, Option<GlyphMask>>,
+    family_cache: HashMap<String, String>,
+    next_mask_id: u64,
+}
+
+impl std::fmt::Debug for TextEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextEngine").field("faces", &self.fonts.db().len()).finish()
+    }
+}
+
+impl TextEngine {
+    /// System fonts (fontconfig) plus every font file under `extra_dir`.
+    pub fn new(extra_dir: Option<&Path>) -> Self {
+        let mut fonts = FontSystem::new();
+        if let Some(dir) = extra_dir {
+            fonts.db_mut().load_fonts_dir(dir);
+        }
+        let db = fonts.db_mut();
+        db.set_sans_serif_family(SANS_SERIF_FAMILY);
+        db.set_serif_family(SERIF_FAMILY);
+        db.set_monospace_family(MONOSPACE_FAMILY);
+        tracing::debug!(faces = fonts.db().len(), "font database loaded");
+        TextEngine {
+            fonts,
+            swash: SwashCache::new(),
+            masks: HashMap::new(),
+            family_cache: HashMap::new(),
+            next_mask_id: 1,
+        }
+    }
+
+    /// Number of font faces known.
+    pub fn face_count(&self) -> usize {
+        self.fonts.db().len()
+    }
+
+    /// Resolves a CSS `font-family` list to the first family present. Generic names map to the
+    /// reference's faces: `sans-serif`, Arial and Helvetica → Liberation Sans; no usable family
+    /// → Noto Sans CJK KR.
+    pub fn resolve_family(&mut self, css_list: Option<&str>) -> String {
+        let Some(list) = css_list else {
+            return DEFAULT_FAMILY.to_string();
+        };
+        if let Some(hit) = self.family_cache.get(list) {
+            return hit.clone();
+        }
+        let resolved = list
+            .split(',')
+            .map(|f| f.trim().trim_matches(|c| c == '"' || c == '\'').trim())
+            .filter(|f| !f.is_empty())
+            .find_map(|name| self.family_present(name))
+            .unwrap_or_else(|| DEFAULT_FAMILY.to_string());
+        self.family_cache.insert(list.to_string(), resolved.clone());
+        resolved
+    }
+
+    fn family_present(&self, name: &str) -> Option<String> {
+        let lower = name.to_ascii_lowercase();
+        let mapped = match lower.as_str() {
+            "sans-serif" | "arial" | "helvetica" | "helvetica neue" | "system-ui" => SANS_SERIF_FAMILY,
+            "serif" | "times" | "times new roman" => SERIF_FAMILY,
+            "monospace" | "courier" | "courier new" => MONOSPACE_FAMILY,
+            _ => name,
+        };
+        let db = self.fonts.db();
+        db.faces()
+            .flat_map(|face| face.families.iter())
+            .find(|(fam, _)| fam.eq_ignore_ascii_case(mapped))
+            .map(|(fam, _)| fam.clone())
+    }
+
+    /// Shapes `text` with `spec`. `max_width` (CSS px) enables wrapping at break opportunities;
+    /// a word longer than the line overflows rather than breaking (CSS `word-break: normal`).
+    pub fn shape(&mut self, text: &str, spec: &FontSpec, max_width: Option<f32>) -> ShapedText {
+        let metrics = Metrics::new(spec.size.max(1.0), spec.line_height.max(1.0));
+        let mut buffer = Buffer::new(&mut self.fonts, metrics);
+        buffer.set_wrap(if max_width.is_some() { Wrap::Word } else { Wrap::None });
+        // A tiny epsilon: a line exactly as wide as the box must not wrap.
+        buffer.set_size(max_width.map(|w| w.max(0.0) + 0.01), None);
+        let attrs = Attrs::new().family(Family::Name(&spec.family)).weight(Weight(spec.weight));
+        buffer.set_text(text, &attrs, Shaping::Advanced, None);
+        buffer.shape_until_scroll(&mut self.fonts, false);
+
+        let mut lines = Vec::new();
+        let mut width: f32 = 0.0;
+        for run in buffer.layout_runs() {
+            let glyphs = run
+                .glyphs
+                .iter()
+                .map(|g| PlacedGlyph {
+                    x: g.x + g.x_offset * g.font_size,
+                    y: run.line_y - g.y_offset * g.font_size,
+                    start: g.start,
+                    end: g.end,
+                    key: GlyphId {
+                        font: g.font_id,
+                        glyph: g.glyph_id,
+                        size_bits: g.font_size.to_bits(),
+                        weight: g.font_weight.0,
+                    },
+                })
+                .collect();
+            width = width.max(run.line_w);
+            lines.push(ShapedLine { baseline: run.line_y, top: run.line_top, width: run.line_w, glyphs });
+        }
+        let line_height = spec.line_height.max(1.0);
+        let height = lines.len().max(1) as f32 * line_height;
+        ShapedText { lines, width, height, line_height }
+    }
+
+    /// Width of `text` on one line, CSS px.
+    pub fn measure(&mut self, text: &str, spec: &FontSpec) -> f32 {
+        self.shape(text, spec, None).width
+    }
+
+    /// The coverage mask of a glyph drawn at `draw_scale` (CSS px → output px), rasterised at
+    /// the nearest quarter-octave bucket at or above that scale. `None` for empty glyphs (space).
+    pub fn glyph_mask(&mut self, glyph: GlyphId, draw_scale: f32, style: MaskStyle) -> Option<GlyphMask> {
+        let bucket = scale_bucket(draw_scale);
+        let style_key = match style {
+            MaskStyle::Fill => StyleKey::Fill,
+            MaskStyle::Stroke(w) => StyleKey::Stroke((w.max(0.0) * 64.0).round() as u32),
+            MaskStyle::Blur(s) => StyleKey::Blur((s.max(0.0) * 16.0).round() as u32),
+        };
+        let key = MaskKey { glyph, bucket, style: style_key };
+        if let Some(hit) = self.masks.get(&key) {
+            return hit.clone();
+        }
+        let made = self.rasterise(glyph, bucket_scale(bucket), style);
+        self.masks.insert(key, made.clone());
+        made
+    }
+
+    fn rasterise(&mut self, glyph: GlyphId, scale: f32, style: MaskStyle) -> Option<GlyphMask> {
+        let size = f32::from_bits(glyph.size_bits);
+        let (cache_key, _, _) = CacheKey::new(
+            glyph.font,
+            glyph.glyph,
+            size,
+            (0.0, 0.0),
+            Weight(glyph.weight),
+            CacheKeyFlags::DISABLE_HINTING,
+        );
+        let commands = self.swash.get_outline_commands(&mut self.fonts, cache_key)?;
+        if commands.is_empty() {
+            return None;
+        }
+        // Font outlines are y-up; flip to the screen's y-down so placement.top is the top row's y.
+        let transform = Some(Transform::scale(scale, -scale));
+        let (mut pixels, placement) = match style {
+            MaskStyle::Stroke(width) => ZenoMask::new(commands)
+                .origin(Origin::TopLeft)
+                .format(Format::Alpha)
+                .transform(transform)
+                .style(Stroke::new(width * scale))
+                .render(),
+            MaskStyle::Fill | MaskStyle::Blur(_) => ZenoMask::new(commands)
+                .origin(Origin::TopLeft)
+                .format(Format::Alpha)
+                .transform(transform)
+                .render(),
+        };
+        let (mut w, mut h) = (placement.width, placement.height);
+        let (mut left, mut top) = (placement.left, placement.top);
+        if w == 0 || h == 0 {
+            return None;
+        }
+        if let MaskStyle::Blur(sigma) = style {
+            let sigma_px = sigma * scale;
+            if sigma_px > 0.05 {
+                let pad = (sigma_px * 3.0).ceil() as u32;
+                pixels = gaussian_blur(&pixels, w, h, pad, sigma_px);
+                w += 2 * pad;
+                h += 2 * pad;
+                left -= pad as i32;
+                top -= pad as i32;
+            }
+        }
+        let id = self.next_mask_id;
+        self.next_mask_id += 1;
+        let rect = [left as f32 / scale, top as f32 / scale, w as f32 / scale, h as f32 / scale];
+        Some(GlyphMask { mask: Arc::new(Mask { id, width: w, height: h, pixels }), rect })
+    }
+}
+
+/// Quarter-octave buckets: scale 1 → 0, 2 → 4, 1.19 → 1 … (always rounding up, so a glyph is
+/// never magnified by more than 2^(1/4) ≈ 1.19 at raster time; minification stays sharp).
+fn scale_bucket(scale: f32) -> i32 {
+    let s = scale.clamp(1.0 / 64.0, 64.0);
+    (s.log2() * 4.0 - 1e-4).ceil() as i32
+}
+
+fn bucket_scale(bucket: i32) -> f32 {
+    2f32.powf(bucket as f32 / 4.0)
+}
+
+/// Separable Gaussian blur of an 8-bit mask, grown by `pad` pixels on every side.
+fn gaussian_blur(src: &[u8], w: u32, h: u32, pad: u32, sigma: f32) -> Vec<u8> {
+    let (w, h, pad) = (w as usize, h as usize, pad as usize);
+    let (ow, oh) = (w + 2 * pad, h + 2 * pad);
+    let radius = pad as isize;
+    let kernel: Vec<f32> = {
+        let k: Vec<f32> = (-radius..=radius).map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp()).collect();
+        let sum: f32 = k.iter().sum();
+        k.into_iter().map(|v| v / sum).collect()
+    };
+    let mut padded = vec![0f32; ow * oh];
+    for y in 0..h {
+        for x in 0..w {
+            padded[(y + pad) * ow + x + pad] = src[y * w + x] as f32;
+        }
+    }
+    let mut tmp = vec![0f32; ow * oh];
+    for y in 0..oh {
+        for x in 0..ow {
+            let mut acc = 0.0;
+            for (k, kv) in kernel.iter().enumerate() {
+                let sx = x as isize + k as isize - radius;
+                if sx >= 0 && (sx as usize) < ow {
+                    acc += padded[y * ow + sx as usize] * kv;
+                }
+            }
+            tmp[y * ow + x] = acc;
+        }
+    }
+    let mut out = vec![0u8; ow * oh];
+    for y in 0..oh {
+        for x in 0..ow {
+            let mut acc = 0.0;
+            for (k, kv) in kernel.iter().enumerate() {
+                let sy = y as isize + k as isize - radius;
+                if sy >= 0 && (sy as usize) < oh {
+                    acc += tmp[sy as usize * ow + x] * kv;
+                }
+            }
+            out[y * ow + x] = acc.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(engine: &mut TextEngine, family: &str, size: f32) -> FontSpec {
+        FontSpec { family: engine.resolve_family(Some(family)), weight: 400, size, line_height: size * 1.6 }
+    }
+
+    #[test]
+    fn css_family_lists_resolve_to_installed_faces() {
+        let mut e = TextEngine::new(None);
+        assert_eq!(e.resolve_family(Some("Arial, sans-serif")), "Liberation Sans");
+        assert_eq!(e.resolve_family(Some("'No Such Font', \"Helvetica\"")), "Liberation Sans");
+        assert_eq!(e.resolve_family(Some("NoSuch")), DEFAULT_FAMILY);
+        assert_eq!(e.resolve_family(None), DEFAULT_FAMILY);
+    }
+
+    #[test]
+    fn shaping_mixed_hangul_and_latin_uses_fallback_and_measures() {
+        let mut e = TextEngine::new(None);
+        let s = spec(&mut e, "Arial", 40.0);
+        let shaped = e.shape("안녕하세요 MotionText 123!", &s, None);
+        assert_eq!(shaped.lines.len(), 1);
+        assert!(shaped.width > 300.0 && shaped.width < 700.0, "width {}", shaped.width);
+        let glyphs = &shaped.lines[0].glyphs;
+        // Hangul comes from a different face than Latin (font fallback).
+        let hangul_font = glyphs.first().map(|g| g.key.font);
+        let latin_font = glyphs.iter().find(|g| &"안녕하세요 MotionText 123!"[g.start..g.end] == "M").map(|g| g.key.font);
+        assert!(hangul_font.is_some() && latin_font.is_some() && hangul_font != latin_font);
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_between_hangul_syllables() {
+        let mut e = TextEngine::new(None);
+        let s = spec(&mut e, "Arial", 20.0);
+        let one = e.shape("hello world again", &s, None);
+        let wrapped = e.shape("hello world again", &s, Some(one.width * 0.6));
+        assert!(wrapped.lines.len() >= 2);
+        assert!(wrapped.width <= one.width * 0.6 + 0.5);
+        let hangul = e.shape("가나다라마바사아자차카타파하", &s, Some(60.0));
+        assert!(hangul.lines.len() > 2, "Hangul breaks between syllables");
+    }
+
+    #[test]
+    fn glyph_masks_are_cached_and_scale_with_bucket() {
+        let mut e = TextEngine::new(None);
+        let s = spec(&mut e, "Arial", 32.0);
+        let shaped = e.shape("H", &s, None);
+        let g = shaped.lines[0].glyphs[0].key;
+        let m1 = e.glyph_mask(g, 1.0, MaskStyle::Fill).expect("H has an outline");
+        let again = e.glyph_mask(g, 1.0, MaskStyle::Fill).expect("cached");
+        assert_eq!(m1.mask.id, again.mask.id);
+        let big = e.glyph_mask(g, 1.5, MaskStyle::Fill).expect("H at 1.5x");
+        assert!(big.mask.height > m1.mask.height, "rasterised larger for a larger scale");
+        // Same CSS-px rectangle whatever the raster scale (within a pixel).
+        assert!((big.rect[3] - m1.rect[3]).abs() < 1.5);
+        // 'H' at 32 px: cap height about 23 px, above the baseline.
+        assert!(m1.rect[1] < -18.0 && m1.rect[1] > -28.0, "top {}", m1.rect[1]);
+        let covered = m1.mask.pixels.iter().filter(|&&p| p > 128).count();
+        assert!(covered > 50);
+    }
+
+    #[test]
+    fn stroke_and_blur_masks_grow_the_glyph() {
+        let mut e = TextEngine::new(None);
+        let s = spec(&mut e, "Arial", 32.0);
+        let g = e.shape("O", &s, None).lines[0].glyphs[0].key;
+        let fill = e.glyph_mask(g, 1.0, MaskStyle::Fill).expect("fill");
+        let stroke = e.glyph_mask(g, 1.0, MaskStyle::Stroke(4.0)).expect("stroke");
+        let blur = e.glyph_mask(g, 1.0, MaskStyle::Blur(4.0)).expect("blur");
+        assert!(stroke.rect[2] > fill.rect[2] + 2.0);
+        assert!(blur.rect[2] >= fill.rect[2] + 20.0);
+        // The stroke's centre (inside of the 'O' ring) is empty; the blur is soft: no hard 255 edge.
+        assert!(blur.mask.pixels.iter().all(|&p| p < 255) || blur.mask.pixels.iter().filter(|&&p| p == 255).count() < 10);
+    }
+
+    #[test]
+    fn scale_buckets_round_up() {
+        assert_eq!(scale_bucket(1.0), 0);
+        assert_eq!(scale_bucket(2.0), 4);
+        assert!(bucket_scale(scale_bucket(1.3)) >= 1.3);
+        assert!(bucket_scale(scale_bucket(0.5)) >= 0.5);
+    }
+}
