@@ -1,1 +1,201 @@
-fn main() {}
+//! `renderd` command line: render a scenario over a video, draw one frame, list GPUs.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use renderd::config::{Config, OutputRequest};
+use renderd::engine::{Engine, RenderRequest};
+use renderd::pipeline::EncoderChoice;
+use renderd::progress::{CancelToken, Progress};
+
+#[derive(Parser, Debug)]
+#[command(name = "renderd", version, about = "GPU video render service for MotionText captions")]
+struct Cli {
+    /// Configuration file (TOML); `RENDERD__SECTION__KEY` variables override it.
+    #[arg(long, global = true, env = "RENDERD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Render SCENARIO over a video into an MP4 (H.264 + the source audio).
+    Render {
+        scenario: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long)]
+        width: Option<u32>,
+        #[arg(long)]
+        height: Option<u32>,
+        #[arg(long)]
+        fps: Option<u32>,
+        /// 10–100 (old system's mapping to CRF / CQ).
+        #[arg(long)]
+        quality: Option<u8>,
+        #[arg(long, value_enum)]
+        encoder: Option<EncoderChoice>,
+    },
+    /// Draw one composited frame to a PNG.
+    Frame {
+        scenario: PathBuf,
+        /// Media time in seconds.
+        #[arg(long)]
+        at: f64,
+        #[arg(long)]
+        output: PathBuf,
+        /// Composite over this video's frame at that time (else a solid background).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        #[arg(long)]
+        width: Option<u32>,
+        #[arg(long)]
+        height: Option<u32>,
+        /// Background colour (any CSS colour) when there is no input video.
+        #[arg(long, default_value = "#000000")]
+        background: String,
+    },
+    /// List the Vulkan devices and whether NVENC can open.
+    Devices,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RENDERD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(err) = run(Cli::parse()) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Render { scenario, input, output, width, height, fps, quality, encoder } => {
+            let options = OutputRequest { width, height, fps, quality };
+            render(config, &scenario, RenderRequest { input, output, options, encoder })
+        }
+        Command::Frame { scenario, at, output, input, width, height, background } => {
+            let Some(bg) = renderd::scene::parse_css_color(&background) else {
+                bail!("--background {background:?} is not a CSS colour");
+            };
+            if !at.is_finite() || at < 0.0 {
+                bail!("--at must be a non-negative number of seconds");
+            }
+            let engine = Engine::new(config)?;
+            let scene = Arc::new(engine.load_scene(&scenario)?);
+            let image = engine.frame(scene, at, input.as_deref(), (width, height), bg)?;
+            write_png(&output, image.width, image.height, &image.pixels)?;
+            println!("{}", output.display());
+            Ok(())
+        }
+        Command::Devices => {
+            for (name, kind) in renderd::gpu::list_devices()? {
+                println!("vulkan: {name} ({kind:?})");
+            }
+            println!("nvenc: {}", if renderd::pipeline::nvenc_available() { "available" } else { "not available" });
+            Ok(())
+        }
+    }
+}
+
+fn render(config: Config, scenario: &Path, req: RenderRequest) -> Result<()> {
+    let engine = Engine::new(config)?;
+    let gpu = engine.gpu();
+    tracing::info!(device = gpu.device_name(), "GPU");
+    let scene = Arc::new(engine.load_scene(scenario)?);
+
+    let cancel = CancelToken::new();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, cancel.flag()).context("installing the signal handler")?;
+    }
+
+    let reporter = Reporter::new();
+    let sink = |p: &Progress| reporter.report(p);
+    let started = Instant::now();
+    let result = engine.render(scene, &req, &sink, &cancel);
+    reporter.finish();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) if cancel.is_cancelled() => bail!("cancelled; no output written ({e})"),
+        Err(e) => return Err(e).with_context(|| format!("rendering {}", req.output.display())),
+    };
+    println!(
+        "{}: {} frames, {:.2} s, encoder {:?}, {:.1} fps, wall {:.2} s",
+        req.output.display(),
+        report.frames,
+        report.duration_s,
+        report.encoder,
+        report.fps,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A progress bar on a terminal, plain lines (at most one every 2 s) otherwise.
+struct Reporter {
+    bar: Option<ProgressBar>,
+    last_line: std::sync::Mutex<Instant>,
+}
+
+impl Reporter {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(0);
+            let style = ProgressStyle::with_template("{spinner} {msg:>10} [{bar:40}] {pos}/{len} frames · {per_sec} · ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Reporter { bar, last_line: std::sync::Mutex::new(Instant::now() - Duration::from_secs(10)) }
+    }
+
+    fn report(&self, p: &Progress) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(p.frames_total.max(p.frames_done));
+                bar.set_position(p.frames_done);
+                bar.set_message(p.stage.as_str());
+            }
+            None => {
+                let Ok(mut last) = self.last_line.lock() else { return };
+                if last.elapsed() >= Duration::from_secs(2) || p.frames_done >= p.frames_total {
+                    *last = Instant::now();
+                    eprintln!("{} {}/{} frames {:.1} fps", p.stage.as_str(), p.frames_done, p.frames_total, p.fps);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn write_png(path: &Path, width: u32, height: u32, rgba: &[u8]) -> Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgba)?;
+    Ok(())
+}

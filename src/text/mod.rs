@@ -41,6 +41,8 @@ pub struct PlacedGlyph {
     pub x: f32,
     pub y: f32,
     /// Byte range of the source text this glyph belongs to.
+    /// Advance width.
+    pub w: f32,
     pub start: usize,
     pub end: usize,
     pub key: GlyphId,
@@ -205,6 +207,7 @@ impl TextEngine {
                 .map(|g| PlacedGlyph {
                     x: g.x + g.x_offset * g.font_size,
                     y: run.line_y - g.y_offset * g.font_size,
+                    w: g.w,
                     start: g.start,
                     end: g.end,
                     key: GlyphId {
@@ -221,6 +224,46 @@ impl TextEngine {
         let line_height = spec.line_height.max(1.0);
         let height = lines.len().max(1) as f32 * line_height;
         ShapedText { lines, width, height, line_height }
+    }
+
+    /// CSS `line-height: normal` for a family at `size` px: the face's ascent + descent + line
+    /// gap, each rounded to whole pixels as Chromium does.
+    pub fn normal_line_height(&mut self, family: &str, weight: u16, size: f32) -> f32 {
+        let query = cosmic_text::fontdb::Query {
+            families: &[cosmic_text::fontdb::Family::Name(family)],
+            weight: cosmic_text::fontdb::Weight(weight),
+            ..Default::default()
+        };
+        let id = self.fonts.db().query(&query);
+        id.map(|id| self.face_line_height(id, weight, size)).unwrap_or(size * 1.15)
+    }
+
+    fn face_line_height(&mut self, id: cosmic_text::fontdb::ID, weight: u16, size: f32) -> f32 {
+        let Some(font) = self.fonts.get_font(id, Weight(weight)) else {
+            return size * 1.15;
+        };
+        let m = font.as_swash().metrics(&[]);
+        let upem = f32::from(m.units_per_em.max(1));
+        let px = |v: f32| (v / upem * size).round();
+        px(m.ascent) + px(m.descent) + px(m.leading)
+    }
+
+    /// Like [`TextEngine::shape`] with `line-height: normal`: the tallest normal line height of
+    /// the faces the text actually uses (Hangul falls back to a taller CJK face).
+    pub fn shape_normal(&mut self, text: &str, spec: &FontSpec, max_width: Option<f32>) -> ShapedText {
+        let primary = self.normal_line_height(&spec.family, spec.weight, spec.size);
+        let first = self.shape(text, &FontSpec { line_height: primary, ..spec.clone() }, max_width);
+        let mut faces: Vec<cosmic_text::fontdb::ID> =
+            first.lines.iter().flat_map(|l| l.glyphs.iter().map(|g| g.key.font)).collect();
+        faces.sort();
+        faces.dedup();
+        let tallest =
+            faces.into_iter().map(|id| self.face_line_height(id, spec.weight, spec.size)).fold(primary, f32::max);
+        if tallest > primary + 0.01 {
+            self.shape(text, &FontSpec { line_height: tallest, ..spec.clone() }, max_width)
+        } else {
+            first
+        }
     }
 
     /// Width of `text` on one line, CSS px.
@@ -428,6 +471,17 @@ mod tests {
         assert!(blur.rect[2] >= fill.rect[2] + 20.0);
         // The stroke's centre (inside of the 'O' ring) is empty; the blur is soft: no hard 255 edge.
         assert!(blur.mask.pixels.iter().all(|&p| p < 255) || blur.mask.pixels.iter().filter(|&&p| p == 255).count() < 10);
+    }
+
+    #[test]
+    fn normal_line_height_follows_the_face() {
+        let mut e = TextEngine::new(None);
+        // Liberation Sans: (1854 + 434 + 67) / 2048 ≈ 1.15 em; Noto Sans CJK KR ≈ 1.45 em.
+        let latin = e.normal_line_height("Liberation Sans", 400, 50.0);
+        assert!((56.0..=59.0).contains(&latin), "{latin}");
+        let s = spec(&mut e, "Arial", 50.0);
+        let mixed = e.shape_normal("Go 가자", &s, None);
+        assert!(mixed.line_height > 70.0, "Hangul fallback makes the line taller: {}", mixed.line_height);
     }
 
     #[test]

@@ -1,0 +1,187 @@
+//! Laid-out nodes + plugin state at time t → display list (SPEC §11.1 box model, §11.10 paint
+//! order, §12.5 channel transforms, PLUGINS §0.1 atomic boxes).
+
+use crate::anim::{self, AnimInput, BoxAnim, NodeAnim};
+use crate::compose::display::{Affine, BoxQuad, Color, DisplayList, DrawItem, MaskQuad};
+use crate::compose::layout::{LaidContent, LaidNode, LaidText};
+use crate::compose::style::ShadowSpec;
+use crate::scene::PluginEntry;
+use crate::text::{MaskStyle, PlacedGlyph, TextEngine};
+
+/// Per-text-node animation inputs, kept with the laid-out node.
+#[derive(Debug, Clone)]
+pub struct AnimSource {
+    pub plugins: Vec<PluginEntry>,
+    pub display: (f64, f64),
+    pub base_time: Option<(f64, f64)>,
+    pub seed: u64,
+}
+
+pub struct Painter<'a> {
+    pub text: &'a mut TextEngine,
+    pub out: &'a mut DisplayList,
+    pub t: f64,
+}
+
+impl Painter<'_> {
+    pub fn paint(&mut self, node: &LaidNode, parent: Affine, opacity: f32, anims: &dyn Fn(&str) -> Option<AnimSource>) {
+        let m = parent.mul(node.to_parent);
+        match &node.content {
+            LaidContent::Group { look, children } => {
+                let mut opacity = opacity;
+                if let Some(look) = look {
+                    opacity *= look.opacity as f32;
+                    if look.is_visible() {
+                        self.out.items.push(DrawItem::Box(BoxQuad {
+                            rect: [0.0, 0.0, node.w as f32, node.h as f32],
+                            transform: m,
+                            radius: look.radius as f32,
+                            border_width: look.border_width as f32,
+                            fill: look.background.unwrap_or(Color::TRANSPARENT).with_alpha_mul(opacity),
+                            border: look.border_color.with_alpha_mul(opacity),
+                        }));
+                    }
+                }
+                for child in children {
+                    self.paint(child, m, opacity, anims);
+                }
+            }
+            LaidContent::Text(text) => {
+                let anim = match anims(&node.node_id) {
+                    Some(src) if !src.plugins.is_empty() => anim::evaluate(&AnimInput {
+                        text: &text.text,
+                        entries: &src.plugins,
+                        display: src.display,
+                        node_base: src.base_time,
+                        t: self.t,
+                        seed: src.seed,
+                    }),
+                    _ => NodeAnim::identity(),
+                };
+                self.paint_text(text, &anim, m, opacity);
+            }
+            LaidContent::Empty => {}
+        }
+    }
+
+    fn paint_text(&mut self, text: &LaidText, anim: &NodeAnim, m: Affine, opacity: f32) {
+        let (bx, by) = (text.offset.0 as f32, text.offset.1 as f32);
+        let (bw, bh) = (text.shaped.width, text.shaped.height);
+        let (cx, cy) = (bx + bw / 2.0, by + bh / 2.0);
+        let ch = &anim.channels;
+        // B: channel transform about its centre (§12.5), then E: whole-text DOM transform.
+        let channel = Affine::translate(ch.tx as f32, ch.ty as f32)
+            .mul(Affine::scale(ch.sx as f32, ch.sy as f32))
+            .mul(Affine::rotate_deg(ch.rot as f32))
+            .about(cx, cy);
+        let effects = box_affine(&anim.effects).about(cx, cy);
+        let word = anim.cwi_word.as_ref().map(|w| box_affine(w).about(cx, cy)).unwrap_or(Affine::IDENTITY);
+        let base = m.mul(channel).mul(effects).mul(word);
+        let base_opacity = opacity
+            * (ch.opacity.clamp(0.0, 1.0) as f32)
+            * (anim.effects.opacity.clamp(0.0, 1.0) as f32)
+            * anim.cwi_word.as_ref().map_or(1.0, |w| w.opacity.clamp(0.0, 1.0) as f32);
+        let word_color = anim.cwi_word.as_ref().and_then(|w| w.color);
+
+        // Group glyphs into atomic boxes: one per split segment, or a single run.
+        let glyphs: Vec<(usize, PlacedGlyph)> =
+            text.shaped.lines.iter().enumerate().flat_map(|(li, l)| l.glyphs.iter().map(move |g| (li, *g))).collect();
+        let runs: Vec<(Option<&BoxAnim>, Vec<(usize, PlacedGlyph)>)> = match &anim.split {
+            Some(split) => split
+                .segments
+                .iter()
+                .zip(&split.boxes)
+                .map(|(seg, b)| {
+                    let gs = glyphs.iter().filter(|(_, g)| g.start >= seg.range.start && g.start < seg.range.end).copied().collect();
+                    (Some(b), gs)
+                })
+                .collect(),
+            None => vec![(None, glyphs)],
+        };
+
+        for (bx_anim, gs) in runs {
+            if gs.is_empty() {
+                continue;
+            }
+            let (transform, box_opacity, color, shadows, brightness, blur) = match bx_anim {
+                Some(b) => {
+                    // The atomic box spans its glyphs on their line; transforms about its centre.
+                    let (li, _) = gs[0];
+                    let line = &text.shaped.lines[li];
+                    let x0 = gs.iter().map(|(_, g)| g.x).fold(f32::INFINITY, f32::min);
+                    let x1 = gs.iter().map(|(_, g)| g.x + g.w).fold(f32::NEG_INFINITY, f32::max);
+                    let (ox, oy) = (bx + (x0 + x1) / 2.0, by + line.top + text.shaped.line_height / 2.0);
+                    (
+                        base.mul(box_affine(b).about(ox, oy)),
+                        b.opacity.clamp(0.0, 1.0) as f32,
+                        b.color.or(word_color),
+                        b.text_shadow.as_ref().map(|list| {
+                            list.iter().map(|s| ShadowSpec { x: s.x, y: s.y, blur: s.blur, color: s.color }).collect::<Vec<_>>()
+                        }),
+                        b.brightness as f32,
+                        b.blur_px as f32,
+                    )
+                }
+                None => (base, 1.0, word_color, None, 1.0, 0.0),
+            };
+            let alpha = base_opacity * box_opacity;
+            if alpha <= 0.0 {
+                continue;
+            }
+            let shadows = shadows.unwrap_or_else(|| text.look.shadows.clone());
+            // With a stroke, the fill colour is locked to the node colour (SPEC §9).
+            let fill = if text.look.stroke.is_some() { text.look.color } else { color.unwrap_or(text.look.color) };
+            let fill = brighten(fill, brightness).with_alpha_mul(alpha);
+            let scale = transform.max_scale();
+            // Shadows: the last in the list is the bottom one.
+            for s in shadows.iter().rev() {
+                let style = if s.blur > 0.0 { MaskStyle::Blur(s.blur as f32 / 2.0) } else { MaskStyle::Fill };
+                let c = s.color.with_alpha_mul(alpha);
+                if c.a <= 0.0 {
+                    continue;
+                }
+                self.glyph_quads(&gs, text, bx + s.x as f32, by + s.y as f32, transform, scale, style, c);
+            }
+            let fill_style = if blur > 0.05 { MaskStyle::Blur(blur) } else { MaskStyle::Fill };
+            self.glyph_quads(&gs, text, bx, by, transform, scale, fill_style, fill);
+            if let Some((width, color)) = text.look.stroke {
+                let c = color.with_alpha_mul(alpha);
+                self.glyph_quads(&gs, text, bx, by, transform, scale, MaskStyle::Stroke(width as f32), c);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn glyph_quads(
+        &mut self,
+        glyphs: &[(usize, PlacedGlyph)],
+        _text: &LaidText,
+        dx: f32,
+        dy: f32,
+        transform: Affine,
+        scale: f32,
+        style: MaskStyle,
+        color: Color,
+    ) {
+        for (_, g) in glyphs {
+            let Some(mask) = self.text.glyph_mask(g.key, scale, style) else { continue };
+            let rect = [dx + g.x + mask.rect[0], dy + g.y + mask.rect[1], mask.rect[2], mask.rect[3]];
+            self.out.items.push(DrawItem::Mask(MaskQuad { mask: mask.mask, rect, transform, color }));
+        }
+    }
+}
+
+/// translate(tx, ty) · rotate · scale, to be applied about the box centre.
+fn box_affine(b: &BoxAnim) -> Affine {
+    Affine::translate(b.tx as f32, b.ty as f32)
+        .mul(Affine::rotate_deg(b.rotation_deg as f32))
+        .mul(Affine::scale(b.scale_x as f32, b.scale_y as f32))
+}
+
+/// CSS `brightness()` on a flat colour.
+fn brighten(c: Color, k: f32) -> Color {
+    if (k - 1.0).abs() < 1e-4 {
+        return c;
+    }
+    Color { r: (c.r * k).clamp(0.0, 1.0), g: (c.g * k).clamp(0.0, 1.0), b: (c.b * k).clamp(0.0, 1.0), a: c.a }
+}

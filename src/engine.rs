@@ -1,0 +1,376 @@
+//! The render engine: scenario + source video → composited, encoded MP4 (or one PNG frame).
+//! Ties the scene, the composer, the GPU compositor and the media pipeline together; the CLI
+//! and (later) the job workers call only this.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling;
+
+use crate::compose::display::Color;
+use crate::compose::Composer;
+use crate::config::{Config, OptionsError, OutputRequest};
+use crate::gpu::{
+    ColorSpec, Compositor, CompositorSpec, Gpu, GpuError, GpuInitError, InputFrame, InputSpec, Matrix, PlaneLayout,
+    RgbaImage, Ticket,
+};
+use crate::pipeline::{self, EncoderChoice, FrameStage, MediaError, OutputFormat, RenderError, RenderJobSpec, RenderReport, StageError};
+use crate::progress::{CancelToken, ProgressSink};
+use crate::scene::{parse_scenario, ParseOptions, Scene, ScenarioError};
+use crate::text::TextEngine;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot read scenario {path}: {source}")]
+    ReadScenario { path: PathBuf, source: std::io::Error },
+    #[error("invalid scenario: {0}")]
+    Scenario(#[from] ScenarioError),
+    #[error("invalid render options: {0}")]
+    Options(#[from] OptionsError),
+    #[error("GPU unavailable: {0}")]
+    GpuInit(#[from] GpuInitError),
+    #[error("GPU error: {0}")]
+    Gpu(#[from] GpuError),
+    #[error("{0}")]
+    Media(#[from] MediaError),
+    #[error("{0}")]
+    Render(#[from] RenderError),
+}
+
+impl EngineError {
+    /// The contract's job failure code (CONTRACT.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::ReadScenario { .. } | EngineError::Scenario(_) => "SCENARIO_PARSE_ERROR",
+            EngineError::Options(_) => "INVALID_RENDER_OPTIONS",
+            EngineError::GpuInit(_) => "GPU_NOT_AVAILABLE",
+            EngineError::Gpu(_) => "GPU_ERROR",
+            EngineError::Media(_) => "INVALID_VIDEO_FORMAT",
+            EngineError::Render(e) => e.kind(),
+        }
+    }
+}
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub options: OutputRequest,
+    pub encoder: Option<EncoderChoice>,
+}
+
+pub struct Engine {
+    config: Config,
+    gpu: Arc<Gpu>,
+}
+
+impl Engine {
+    /// Opens the GPU (device choice from config, logged).
+    pub fn new(config: Config) -> Result<Self, EngineError> {
+        let gpu = Gpu::new(&config.gpu)?;
+        Ok(Engine { config, gpu })
+    }
+
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn parse_options(&self) -> ParseOptions {
+        ParseOptions {
+            limits: self.config.limits.clone(),
+            known_plugins: crate::anim::IMPLEMENTED.iter().map(|s| s.to_string()).collect(),
+            ..ParseOptions::default()
+        }
+    }
+
+    /// Parses a scenario (v1.3 or v2.0); warnings are logged and kept in the scene.
+    pub fn parse_scene(&self, json: &[u8]) -> Result<Scene, EngineError> {
+        let scene = parse_scenario(json, &self.parse_options())?;
+        for w in &scene.warnings {
+            tracing::warn!("scenario: {w}");
+        }
+        Ok(scene)
+    }
+
+    pub fn load_scene(&self, path: &Path) -> Result<Scene, EngineError> {
+        let bytes = std::fs::read(path).map_err(|source| EngineError::ReadScenario { path: path.to_path_buf(), source })?;
+        self.parse_scene(&bytes)
+    }
+
+    fn composer(&self, scene: Arc<Scene>) -> Composer {
+        Composer::new(scene, TextEngine::new(self.config.fonts.dir.as_deref()), self.config.compose)
+    }
+
+    /// Renders `scene` over the input video into an MP4.
+    pub fn render(
+        &self,
+        scene: Arc<Scene>,
+        req: &RenderRequest,
+        progress: &dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<RenderReport, EngineError> {
+        self.config.output_limits.check(&req.options)?;
+        let info = pipeline::probe(&req.input)?;
+        let (out_w, out_h) = output_size(&req.options, info.width, info.height);
+        self.config.output_limits.check(&OutputRequest { width: Some(out_w), height: Some(out_h), ..req.options })?;
+        let input_color = ColorSpec {
+            matrix: if info.color_matrix_bt709 || info.height >= 720 { Matrix::Bt709 } else { Matrix::Bt601 },
+            full_range: info.full_range,
+        };
+        let stage = GpuStage::new(
+            Arc::clone(&self.gpu),
+            self.composer(scene),
+            (info.width, info.height),
+            input_color,
+            (out_w, out_h),
+            self.config.render.frames_in_flight,
+        )?;
+        let spec = RenderJobSpec {
+            input: req.input.clone(),
+            output: req.output.clone(),
+            fps: req.options.fps.map(|f| ffmpeg::Rational::new(f as i32, 1)),
+            quality: req.options.quality.unwrap_or(self.config.render.quality),
+            encoder: req.encoder.unwrap_or(self.config.render.encoder),
+            x264_preset: self.config.render.x264_preset.clone(),
+        };
+        Ok(pipeline::render_file(&spec, Box::new(stage), progress, cancel)?)
+    }
+
+    /// One composited frame at `at` seconds, over the input's frame at that time or a solid
+    /// background, as RGBA.
+    pub fn frame(
+        &self,
+        scene: Arc<Scene>,
+        at: f64,
+        input: Option<&Path>,
+        size: (Option<u32>, Option<u32>),
+        background: Color,
+    ) -> Result<RgbaImage, EngineError> {
+        let source = match input {
+            Some(path) => Some(pipeline::decode_frame_at(path, at)?),
+            None => None,
+        };
+        let (src_w, src_h) = match &source {
+            Some(f) => (f.width(), f.height()),
+            None => {
+                let aspect = scene.stage.base_aspect.ratio();
+                let h = size.1.unwrap_or(720);
+                (size.0.unwrap_or(((h as f64 * aspect).round() as u32) & !1), h)
+            }
+        };
+        let req = OutputRequest { width: size.0, height: size.1, fps: None, quality: None };
+        let (out_w, out_h) = output_size(&req, src_w, src_h);
+        let mut composer = self.composer(scene);
+        let video_rect = fit_rect((src_w, src_h), (out_w, out_h));
+        let list = composer.compose(at, video_rect);
+        let spec = CompositorSpec {
+            input: source.as_ref().map(|_| InputSpec {
+                width: src_w,
+                height: src_h,
+                layout: PlaneLayout::Yuv420p,
+                color: ColorSpec { matrix: if src_h >= 720 { Matrix::Bt709 } else { Matrix::Bt601 }, full_range: false },
+            }),
+            output_width: out_w,
+            output_height: out_h,
+            output_color: output_color(out_h),
+            video_rect,
+            background,
+            frames_in_flight: 1,
+        };
+        let mut compositor = Compositor::new(Arc::clone(&self.gpu), spec)?;
+        let image = match &source {
+            Some(frame) => {
+                let yuv = Converter::default().to_yuv420p(frame).map_err(|e| RenderError::Stage(e))?;
+                compositor.render_rgba(Some(input_frame(&yuv)), &list)?
+            }
+            None => compositor.render_rgba(None, &list)?,
+        };
+        Ok(image)
+    }
+}
+
+/// Output size: requested, else the source's; a single given side keeps the source aspect.
+fn output_size(req: &OutputRequest, src_w: u32, src_h: u32) -> (u32, u32) {
+    let even = |v: f64| ((v.round() as u32) & !1).max(2);
+    match (req.width, req.height) {
+        (Some(w), Some(h)) => (w, h),
+        (Some(w), None) => (w, even(w as f64 * src_h as f64 / src_w.max(1) as f64)),
+        (None, Some(h)) => (even(h as f64 * src_w as f64 / src_h.max(1) as f64), h),
+        (None, None) => (src_w & !1, src_h & !1),
+    }
+}
+
+/// Where the source picture lands in the output (SPEC §1.2 letterbox / pillarbox): the stage.
+pub fn fit_rect((sw, sh): (u32, u32), (ow, oh): (u32, u32)) -> [f32; 4] {
+    let va = sw as f64 / sh.max(1) as f64;
+    let (cw, ch) = (ow as f64, oh as f64);
+    if cw / ch > va + 1e-9 {
+        let w = (ch * va).round();
+        [((cw - w) / 2.0).round() as f32, 0.0, w as f32, ch as f32]
+    } else {
+        let h = (cw / va).round();
+        [0.0, ((ch - h) / 2.0).round() as f32, cw as f32, h as f32]
+    }
+}
+
+fn output_color(height: u32) -> ColorSpec {
+    ColorSpec { matrix: if height >= 720 { Matrix::Bt709 } else { Matrix::Bt601 }, full_range: false }
+}
+
+fn input_frame(frame: &ffmpeg::frame::Video) -> InputFrame<'_> {
+    InputFrame {
+        planes: [frame.data(0), frame.data(1), frame.data(2)],
+        strides: [frame.stride(0), frame.stride(1), frame.stride(2)],
+    }
+}
+
+/// Frames the GPU reads directly are yuv420p (and its full-range twin); anything else is
+/// converted by swscale (the one CPU pixel step, only for such sources).
+#[derive(Default)]
+struct Converter(Option<SendScaler>);
+
+/// `scaling::Context` holds a raw `SwsContext` pointer and so is not `Send`.
+struct SendScaler(scaling::Context);
+
+// SAFETY: an SwsContext has no thread affinity; libswscale only forbids concurrent use of one
+// context. `SendScaler` is owned by exactly one `Converter`, used through `&mut self`, so it is
+// never used from two threads at once — moving it to the stage thread is sound.
+#[allow(unsafe_code)]
+unsafe impl Send for SendScaler {}
+
+impl Converter {
+    fn to_yuv420p<'a>(
+        &mut self,
+        frame: &'a ffmpeg::frame::Video,
+    ) -> Result<std::borrow::Cow<'a, ffmpeg::frame::Video>, StageError> {
+        if matches!(frame.format(), Pixel::YUV420P | Pixel::YUVJ420P) {
+            return Ok(std::borrow::Cow::Borrowed(frame));
+        }
+        let stale = self.0.as_ref().is_some_and(|s| {
+            let i = s.0.input();
+            (i.format, i.width, i.height) != (frame.format(), frame.width(), frame.height())
+        });
+        if stale || self.0.is_none() {
+            let ctx = scaling::Context::get(
+                frame.format(),
+                frame.width(),
+                frame.height(),
+                Pixel::YUV420P,
+                frame.width(),
+                frame.height(),
+                scaling::Flags::BILINEAR,
+            )
+            .map_err(|e| StageError(format!("cannot convert {:?} frames to yuv420p: {e}", frame.format())))?;
+            self.0 = Some(SendScaler(ctx));
+        }
+        let scaler = self.0.as_mut().map(|s| &mut s.0).ok_or_else(|| StageError("no scaler".into()))?;
+        let mut out = ffmpeg::frame::Video::empty();
+        scaler.run(frame, &mut out).map_err(|e| StageError(format!("pixel format conversion failed: {e}")))?;
+        Ok(std::borrow::Cow::Owned(out))
+    }
+}
+
+/// The GPU step of the pipeline: compose the captions for each frame's time, upload, composite,
+/// convert to yuv420p and read back, with `frames_in_flight` frames overlapping.
+struct GpuStage {
+    compositor: Compositor,
+    composer: Composer,
+    video_rect: [f32; 4],
+    out: (u32, u32),
+    in_flight: usize,
+    pending: VecDeque<Ticket>,
+    converter: Converter,
+}
+
+impl GpuStage {
+    fn new(
+        gpu: Arc<Gpu>,
+        composer: Composer,
+        src: (u32, u32),
+        input_color: ColorSpec,
+        out: (u32, u32),
+        in_flight: usize,
+    ) -> Result<Self, EngineError> {
+        let video_rect = fit_rect(src, out);
+        let spec = CompositorSpec {
+            input: Some(InputSpec { width: src.0, height: src.1, layout: PlaneLayout::Yuv420p, color: input_color }),
+            output_width: out.0,
+            output_height: out.1,
+            output_color: output_color(out.1),
+            video_rect,
+            background: Color::BLACK,
+            frames_in_flight: in_flight.max(1),
+        };
+        let compositor = Compositor::new(gpu, spec)?;
+        Ok(GpuStage { compositor, composer, video_rect, out, in_flight: in_flight.max(1), pending: VecDeque::new(), converter: Converter::default() })
+    }
+
+    fn collect_oldest(&mut self) -> Result<Option<ffmpeg::frame::Video>, StageError> {
+        let Some(ticket) = self.pending.pop_front() else { return Ok(None) };
+        let mut frame = ffmpeg::frame::Video::new(Pixel::YUV420P, self.out.0, self.out.1);
+        let planes = self.compositor.collect_planes(ticket).map_err(|e| StageError(e.to_string()))?;
+        let widths = [self.out.0 as usize, self.out.0 as usize / 2, self.out.0 as usize / 2];
+        for (i, plane) in planes.iter().enumerate() {
+            let stride = frame.stride(i);
+            let dst = frame.data_mut(i);
+            for (row, src) in plane.chunks_exact(widths[i]).enumerate() {
+                dst[row * stride..row * stride + widths[i]].copy_from_slice(src);
+            }
+        }
+        Ok(Some(frame))
+    }
+}
+
+impl FrameStage for GpuStage {
+    fn output_format(&self) -> OutputFormat {
+        OutputFormat { width: self.out.0, height: self.out.1, pixel: Pixel::YUV420P }
+    }
+
+    fn push(&mut self, frame: &ffmpeg::frame::Video, t: f64) -> Result<Vec<ffmpeg::frame::Video>, StageError> {
+        let list = self.composer.compose(t, self.video_rect);
+        let source = self.converter.to_yuv420p(frame)?;
+        let mut done = Vec::new();
+        if self.pending.len() >= self.in_flight {
+            done.extend(self.collect_oldest()?);
+        }
+        let ticket = self.compositor.submit(Some(input_frame(&source)), &list).map_err(|e| StageError(e.to_string()))?;
+        self.pending.push_back(ticket);
+        Ok(done)
+    }
+
+    fn finish(&mut self) -> Result<Vec<ffmpeg::frame::Video>, StageError> {
+        let mut done = Vec::new();
+        while let Some(f) = self.collect_oldest()? {
+            done.push(f);
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_rect_letterboxes_and_pillarboxes() {
+        assert_eq!(fit_rect((1920, 1080), (1280, 720)), [0.0, 0.0, 1280.0, 720.0]);
+        assert_eq!(fit_rect((1080, 1920), (1920, 1080)), [656.0, 0.0, 608.0, 1080.0]);
+        assert_eq!(fit_rect((1920, 1080), (1080, 1080)), [0.0, 236.0, 1080.0, 608.0]);
+    }
+
+    #[test]
+    fn output_size_keeps_aspect_for_one_side() {
+        let req = |w, h| OutputRequest { width: w, height: h, fps: None, quality: None };
+        assert_eq!(output_size(&req(None, None), 1920, 1080), (1920, 1080));
+        assert_eq!(output_size(&req(Some(1280), None), 1920, 1080), (1280, 720));
+        assert_eq!(output_size(&req(None, Some(360)), 1920, 1080), (640, 360));
+    }
+}
