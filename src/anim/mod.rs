@@ -277,3 +277,223 @@ impl ChannelAcc {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::model::OffsetBound;
+    use serde_json::{json, Value};
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    fn entry(id: &str, params: Value, offset: (f64, f64)) -> PluginEntry {
+        PluginEntry {
+            name: id.into(),
+            id: id.into(),
+            version: None,
+            params,
+            time_offset: (
+                OffsetBound::Seconds(offset.0),
+                OffsetBound::Seconds(offset.1),
+            ),
+            base_time: None,
+            compose: Compose::Replace,
+            kind_override: None,
+            path: "cues[0].root.pluginChain[0]".into(),
+        }
+    }
+
+    fn with(mut e: PluginEntry, compose: Compose) -> PluginEntry {
+        e.compose = compose;
+        e
+    }
+
+    fn eval(entries: &[PluginEntry], t: f64) -> NodeAnim {
+        evaluate(&AnimInput {
+            text: "hello world",
+            entries,
+            display: (0.0, 2.0),
+            node_base: None,
+            t,
+            seed: 7,
+        })
+    }
+
+    #[test]
+    fn phases_of_a_window() {
+        assert_eq!(phase(0.5, (1.0, 2.0)), Phase::Before);
+        assert_eq!(phase(1.0, (1.0, 2.0)), Phase::Active(0.0));
+        assert_eq!(phase(1.5, (1.0, 2.0)), Phase::Active(0.5));
+        assert_eq!(phase(2.0, (1.0, 2.0)), Phase::Active(1.0));
+        assert_eq!(phase(2.5, (1.0, 2.0)), Phase::After);
+        assert_eq!(phase(1.0, (1.0, 1.0)), Phase::Active(0.0));
+    }
+
+    #[test]
+    fn pulse_peaks_at_m_squared() {
+        let chain = [entry("pulse", Value::Null, (0.0, 0.0))];
+        let a = eval(&chain, 1.0);
+        close(a.channels.sx, 1.2);
+        close(a.channels.sy, 1.2);
+        close(a.effects.scale_x, 1.2);
+        close(a.channels.sx * a.effects.scale_x, 1.44);
+        let a = eval(&chain, 0.0);
+        close(a.channels.sx, 1.0);
+        close(a.effects.scale_y, 1.0);
+        // After the window: channel held at its p = 1 value, DOM half at 1.
+        let a = eval(&chain, 3.0);
+        assert!((a.channels.sx - 1.0).abs() < 1e-12);
+        close(a.effects.scale_x, 1.0);
+    }
+
+    #[test]
+    fn spin_and_bob_y() {
+        let a = eval(&[entry("spin", Value::Null, (0.0, 0.0))], 0.5);
+        close(a.channels.rot, 90.0);
+        let a = eval(&[entry("spin", json!({"fullTurns": 2}), (0.0, 0.0))], 5.0);
+        close(a.channels.rot, 720.0);
+        let a = eval(&[entry("bobY", Value::Null, (0.0, 0.0))], 0.5);
+        close(a.channels.ty, 8.0);
+        close(a.effects.ty, 4.0);
+        let a = eval(&[entry("bobY", Value::Null, (0.0, 0.0))], 1.0);
+        assert!(a.channels.ty.abs() < 1e-9);
+        close(a.effects.ty, 8.0);
+    }
+
+    #[test]
+    fn compose_add_and_multiply_across_a_chain() {
+        let spin = entry("spin", Value::Null, (0.0, 0.0));
+        let chain = [spin.clone(), with(spin.clone(), Compose::Add)];
+        close(eval(&chain, 1.0).channels.rot, 360.0);
+        // Replace after add overrides.
+        let chain = [
+            spin.clone(),
+            with(spin.clone(), Compose::Add),
+            entry("spin", json!({"fullTurns": 0.5}), (0.0, 0.0)),
+        ];
+        close(eval(&chain, 1.0).channels.rot, 90.0);
+        // First multiply behaves like multiplying 1.
+        let pulse = entry("pulse", Value::Null, (0.0, 0.0));
+        let big = entry("pulse", json!({"maxScale": 1.5}), (0.0, 0.0));
+        close(
+            eval(&[with(pulse.clone(), Compose::Multiply)], 1.0)
+                .channels
+                .sx,
+            1.2,
+        );
+        let a = eval(&[pulse.clone(), with(big, Compose::Multiply)], 1.0);
+        close(a.channels.sx, 1.8);
+        // DOM halves are not composed: the later pulse sets E's scale.
+        close(a.effects.scale_x, 1.5);
+        // bobY add onto bobY.
+        let bob = entry("bobY", Value::Null, (0.0, 0.0));
+        let a = eval(&[bob.clone(), with(bob, Compose::Add)], 0.5);
+        close(a.channels.ty, 16.0);
+    }
+
+    #[test]
+    fn windows_before_and_after() {
+        // spin window [1, 2] via its own baseTime; before it: identity.
+        let mut late = entry("spin", Value::Null, (0.0, 0.0));
+        late.base_time = Some((1.0, 2.0));
+        let a = eval(&[late.clone()], 0.5);
+        assert_eq!(a.channels, Channels::default());
+        close(eval(&[late.clone()], 1.5).channels.rot, 180.0);
+        close(eval(&[late], 1.9999).channels.rot, 360.0 * 0.9999);
+        // A DOM plugin before its window: plain text; after: held at p = 1.
+        let mut fade = entry("fadein", Value::Null, (0.0, 0.0));
+        fade.base_time = Some((1.0, 1.5));
+        assert_eq!(eval(&[fade.clone()], 0.5).split, None);
+        let s = eval(&[fade], 1.9).split.unwrap_or_else(|| SplitAnim {
+            kind: SplitKind::Words,
+            segments: vec![],
+            boxes: vec![],
+        });
+        assert_eq!(s.kind, SplitKind::Chars);
+        assert_eq!(s.boxes.len(), 11);
+        assert!(s.boxes.iter().all(|b| b.opacity == 1.0));
+        // Node base and the [-0.3, 0.3] window: t = 0 is p = 0.3 / 2.6.
+        let a = evaluate(&AnimInput {
+            text: "x",
+            entries: &[entry("fadein", json!({"ease": "none"}), (-0.3, 0.3))],
+            display: (0.0, 2.0),
+            node_base: None,
+            t: 0.0,
+            seed: 0,
+        });
+        // T = 0.8 + 0.4 = 1.2; τ = 1.2·0.3/2.6; linear opacity = τ / 0.8.
+        let tau = 1.2 * 0.3 / 2.6;
+        close(
+            a.split.map(|s| s.boxes[0].opacity).unwrap_or(-1.0),
+            tau / 0.8,
+        );
+    }
+
+    #[test]
+    fn kind_override_unknown_ids_and_split_conflicts() {
+        let mut pulse = entry("pulse", Value::Null, (0.0, 0.0));
+        pulse.kind_override = Some(PluginKind::Channel);
+        let a = eval(&[pulse.clone()], 1.0);
+        close(a.channels.sx, 1.2);
+        close(a.effects.scale_x, 1.0);
+        pulse.kind_override = Some(PluginKind::Dom);
+        let a = eval(&[pulse], 1.0);
+        close(a.channels.sx, 1.0);
+        close(a.effects.scale_x, 1.2);
+
+        let a = eval(&[entry("glitch", Value::Null, (0.0, 0.0))], 1.0);
+        assert_eq!(a, NodeAnim::default());
+
+        // Later split plugin wins the structure.
+        let chain = [
+            entry("fadein", Value::Null, (0.0, 0.0)),
+            entry("slideup", Value::Null, (0.0, 0.0)),
+        ];
+        let s = eval(&chain, 1.0).split.map(|s| (s.kind, s.boxes.len()));
+        assert_eq!(s, Some((SplitKind::Words, 3)));
+    }
+
+    #[test]
+    fn cwi_color_structure() {
+        let e = PluginEntry {
+            time_offset: (OffsetBound::Percent(0.0), OffsetBound::Percent(-10.0)),
+            ..entry("cwi-color", json!({"color": "#00ff00"}), (0.0, 0.0))
+        };
+        // Window [0, 1.8]; t = 1.8 → q = 1: all letters target, word box 90 % white.
+        let a = eval(std::slice::from_ref(&e), 1.8);
+        let word = a.cwi_word.clone().unwrap_or_default();
+        assert_eq!(
+            word.color,
+            Some(Color {
+                r: 1.0,
+                g: 1.0,
+                b: 1.0,
+                a: 0.9
+            })
+        );
+        let s = a.split.unwrap_or_else(|| SplitAnim {
+            kind: SplitKind::Chars,
+            segments: vec![],
+            boxes: vec![],
+        });
+        assert_eq!(s.kind, SplitKind::CwiLetters);
+        assert_eq!(s.boxes.len(), 11);
+        assert!(s
+            .boxes
+            .iter()
+            .all(|b| b.color == Some(Color::rgba8(0, 255, 0, 1.0))));
+        assert!(s.segments[5].is_space);
+    }
+
+    #[test]
+    fn implemented_ids() {
+        for id in IMPLEMENTED {
+            assert!(is_implemented(id));
+            assert!(manifest_kind(id).is_some());
+        }
+        assert!(!is_implemented("bobj"));
+        assert!(!is_implemented("cwi-color@2.0.0"));
+    }
+}
