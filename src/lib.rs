@@ -3,6 +3,7 @@
 //! Layers (arrows point down): `pipeline` → `gpu` / `compose` → `text` / `anim` → `scene`.
 #![deny(unsafe_code)]
 
+pub mod anim;
 pub mod compose;
 pub mod progress;
 pub mod scene;

@@ -1,0 +1,499 @@
+//! Plugin evaluation (SPEC §12, PLUGINS.md): windows and progress, channel composition,
+//! easing, the GSAP timeline model, text splitting, and the first seven plugins
+//! (fadein, slideup, scalepop, pulse, spin, bobY, cwi-color). Pure functions of time.
+//!
+//! Choices where the spec leaves room:
+//! * Channel plugins outside their window: after it they contribute their p = 1 values
+//!   (with their `compose`), before it nothing (SPEC §12.3 "Recommended" stateless rule).
+//! * DOM plugins: before their window not initialised (plain text), after it held at
+//!   p = 1.
+//! * Two split plugins on one node: the later one in the chain replaces the split
+//!   structure of the earlier one (the reference would re-split already split text,
+//!   which PLUGINS.md §0.2 advises against). `cwi_word` stays once a CWI plugin set it.
+//! * An entry `type` override limits a hybrid to its channel or DOM half; a `dom`
+//!   override on a channel-only plugin leaves nothing to run, and vice versa.
+
+pub mod color;
+pub mod easing;
+mod plugins;
+pub mod split;
+pub mod timeline;
+
+use crate::compose::display::Color;
+use crate::scene::model::{Compose, PluginEntry, PluginKind};
+pub use split::{split_text, Segment, SplitKind};
+
+/// Channel values of SPEC §12.5 after compose (§12.4); identity = tx 0, ty 0, sx 1, sy 1, rot 0, opacity 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Channels {
+    pub tx: f64,
+    pub ty: f64,
+    pub sx: f64,
+    pub sy: f64,
+    pub rot: f64,
+    pub opacity: f64,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Channels {
+            tx: 0.0,
+            ty: 0.0,
+            sx: 1.0,
+            sy: 1.0,
+            rot: 0.0,
+            opacity: 1.0,
+        }
+    }
+}
+
+/// A resolved text-shadow override (CSS px, colour).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShadowPx {
+    pub x: f64,
+    pub y: f64,
+    pub blur: f64,
+    pub color: Color,
+}
+
+/// Visual state of one animated box (the effects box E, a character, a word, a CWI word or letter).
+/// Transform about the box centre: translate(tx, ty) · rotate(rotation_deg) · scale(scale_x, scale_y).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoxAnim {
+    pub tx: f64,
+    pub ty: f64,
+    pub scale_x: f64,
+    pub scale_y: f64,
+    pub rotation_deg: f64,
+    pub opacity: f64,
+    /// `None` = inherit.
+    pub color: Option<Color>,
+    /// `None` = inherit the node's; `Some(vec![])` = none.
+    pub text_shadow: Option<Vec<ShadowPx>>,
+    /// CSS `brightness()`; 1 = none.
+    pub brightness: f64,
+    /// CSS `blur()` radius in px; 0 = none.
+    pub blur_px: f64,
+    /// The box clips its own content to its box (slideup words).
+    pub clip_to_box: bool,
+}
+
+impl Default for BoxAnim {
+    fn default() -> Self {
+        BoxAnim {
+            tx: 0.0,
+            ty: 0.0,
+            scale_x: 1.0,
+            scale_y: 1.0,
+            rotation_deg: 0.0,
+            opacity: 1.0,
+            color: None,
+            text_shadow: None,
+            brightness: 1.0,
+            blur_px: 0.0,
+            clip_to_box: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitAnim {
+    pub kind: SplitKind,
+    pub segments: Vec<Segment>,
+    /// One per segment (`Words` separators get the identity box).
+    pub boxes: Vec<BoxAnim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeAnim {
+    /// Applied to wrapper B.
+    pub channels: Channels,
+    /// DOM whole-text transform of E (pulse/bobY DOM halves).
+    pub effects: BoxAnim,
+    /// Per char/word boxes when a split plugin has initialised.
+    pub split: Option<SplitAnim>,
+    /// The shared CWI word box (colour rgba(255,255,255,0.9)).
+    pub cwi_word: Option<BoxAnim>,
+}
+
+pub struct AnimInput<'a> {
+    pub text: &'a str,
+    pub entries: &'a [PluginEntry],
+    /// The node's resolved display time.
+    pub display: (f64, f64),
+    /// The node's own `baseTime`.
+    pub node_base: Option<(f64, f64)>,
+    /// Media time.
+    pub t: f64,
+    /// Seed for plugins that draw random numbers (none of the implemented ones does).
+    pub seed: u64,
+}
+
+/// The node's text colour and text shadows (resolved to px), used as the start value
+/// when a tween animates away from an inherited colour or shadow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InheritedStyle {
+    pub color: Color,
+    pub text_shadow: Vec<ShadowPx>,
+}
+
+impl Default for InheritedStyle {
+    /// White text without shadow.
+    fn default() -> Self {
+        InheritedStyle {
+            color: Color::WHITE,
+            text_shadow: Vec::new(),
+        }
+    }
+}
+
+/// The plugin ids implemented here.
+pub const IMPLEMENTED: &[&str] = &[
+    "fadein",
+    "slideup",
+    "scalepop",
+    "pulse",
+    "spin",
+    "bobY",
+    "cwi-color",
+];
+
+/// True for the plugin ids implemented here: fadein, slideup, scalepop, pulse, spin, bobY, cwi-color.
+pub fn is_implemented(id: &str) -> bool {
+    IMPLEMENTED.contains(&id)
+}
+
+/// The manifest kind of an implemented plugin.
+pub fn manifest_kind(id: &str) -> Option<PluginKind> {
+    match id {
+        "fadein" | "slideup" | "scalepop" | "cwi-color" => Some(PluginKind::Dom),
+        "pulse" | "bobY" => Some(PluginKind::Hybrid),
+        "spin" => Some(PluginKind::Channel),
+        _ => None,
+    }
+}
+
+/// Where `t` lies relative to a plugin window `[w0, w1]` (SPEC §12.3).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    Before,
+    /// Inside the window (inclusive), with progress p ∈ [0, 1].
+    Active(f64),
+    After,
+}
+
+pub fn phase(t: f64, (w0, w1): (f64, f64)) -> Phase {
+    if t < w0 {
+        Phase::Before
+    } else if t > w1 {
+        Phase::After
+    } else {
+        let p = if w1 > w0 { (t - w0) / (w1 - w0) } else { 0.0 };
+        Phase::Active(if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) })
+    }
+}
+
+/// Evaluate every implemented plugin of the chain at time t (node assumed drawn at t).
+/// Tweens away from inherited colours/shadows start from white / no shadow; use
+/// [`evaluate_with_style`] to give the node's own.
+pub fn evaluate(input: &AnimInput) -> NodeAnim {
+    evaluate_with_style(input, &InheritedStyle::default())
+}
+
+/// [`evaluate`] with the node's text colour and shadows as tween start values.
+pub fn evaluate_with_style(input: &AnimInput, inherited: &InheritedStyle) -> NodeAnim {
+    let mut acc = ChannelAcc::default();
+    let mut out = NodeAnim::default();
+    for entry in input.entries {
+        let Some(kind) = manifest_kind(&entry.id) else {
+            continue;
+        };
+        let kind = entry.kind_override.unwrap_or(kind);
+        let ph = phase(input.t, entry.window(input.node_base, input.display));
+        if matches!(kind, PluginKind::Channel | PluginKind::Hybrid) {
+            let p = match ph {
+                Phase::Before => None,
+                Phase::Active(p) => Some(p),
+                Phase::After => Some(1.0),
+            };
+            if let Some(p) = p {
+                for (channel, value) in plugins::channel_values(&entry.id, &entry.params, p) {
+                    acc.apply(channel, value, entry.compose);
+                }
+            }
+        }
+        if matches!(kind, PluginKind::Dom | PluginKind::Hybrid) {
+            let p = match ph {
+                Phase::Before => None,
+                Phase::Active(p) => Some(p),
+                Phase::After => Some(1.0),
+            };
+            if let Some(p) = p {
+                plugins::apply_dom(&entry.id, &entry.params, p, input.text, inherited, &mut out);
+            }
+        }
+    }
+    out.channels = acc.finish();
+    out
+}
+
+/// Channel names of SPEC §12.5 that have a visual effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Tx,
+    Ty,
+    Sx,
+    Sy,
+    Rot,
+    Opacity,
+}
+
+/// The per-frame accumulator of §12.4 (absent channels keep their identity value).
+#[derive(Debug, Default)]
+struct ChannelAcc {
+    values: [Option<f64>; 6],
+}
+
+impl ChannelAcc {
+    fn apply(&mut self, channel: Channel, v: f64, compose: Compose) {
+        let slot = &mut self.values[channel as usize];
+        *slot = Some(match (compose, *slot) {
+            (Compose::Add, Some(a)) => a + v,
+            (Compose::Multiply, Some(a)) => a * v,
+            _ => v,
+        });
+    }
+
+    fn finish(&self) -> Channels {
+        let id = Channels::default();
+        let get = |c: Channel, d: f64| self.values[c as usize].unwrap_or(d);
+        Channels {
+            tx: get(Channel::Tx, id.tx),
+            ty: get(Channel::Ty, id.ty),
+            sx: get(Channel::Sx, id.sx),
+            sy: get(Channel::Sy, id.sy),
+            rot: get(Channel::Rot, id.rot),
+            opacity: get(Channel::Opacity, id.opacity),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::model::OffsetBound;
+    use serde_json::{json, Value};
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    fn entry(id: &str, params: Value, offset: (f64, f64)) -> PluginEntry {
+        PluginEntry {
+            name: id.into(),
+            id: id.into(),
+            version: None,
+            params,
+            time_offset: (
+                OffsetBound::Seconds(offset.0),
+                OffsetBound::Seconds(offset.1),
+            ),
+            base_time: None,
+            compose: Compose::Replace,
+            kind_override: None,
+            path: "cues[0].root.pluginChain[0]".into(),
+        }
+    }
+
+    fn with(mut e: PluginEntry, compose: Compose) -> PluginEntry {
+        e.compose = compose;
+        e
+    }
+
+    fn eval(entries: &[PluginEntry], t: f64) -> NodeAnim {
+        evaluate(&AnimInput {
+            text: "hello world",
+            entries,
+            display: (0.0, 2.0),
+            node_base: None,
+            t,
+            seed: 7,
+        })
+    }
+
+    #[test]
+    fn phases_of_a_window() {
+        assert_eq!(phase(0.5, (1.0, 2.0)), Phase::Before);
+        assert_eq!(phase(1.0, (1.0, 2.0)), Phase::Active(0.0));
+        assert_eq!(phase(1.5, (1.0, 2.0)), Phase::Active(0.5));
+        assert_eq!(phase(2.0, (1.0, 2.0)), Phase::Active(1.0));
+        assert_eq!(phase(2.5, (1.0, 2.0)), Phase::After);
+        assert_eq!(phase(1.0, (1.0, 1.0)), Phase::Active(0.0));
+    }
+
+    #[test]
+    fn pulse_peaks_at_m_squared() {
+        let chain = [entry("pulse", Value::Null, (0.0, 0.0))];
+        let a = eval(&chain, 1.0);
+        close(a.channels.sx, 1.2);
+        close(a.channels.sy, 1.2);
+        close(a.effects.scale_x, 1.2);
+        close(a.channels.sx * a.effects.scale_x, 1.44);
+        let a = eval(&chain, 0.0);
+        close(a.channels.sx, 1.0);
+        close(a.effects.scale_y, 1.0);
+        // After the window: channel held at its p = 1 value, DOM half at 1.
+        let a = eval(&chain, 3.0);
+        assert!((a.channels.sx - 1.0).abs() < 1e-12);
+        close(a.effects.scale_x, 1.0);
+    }
+
+    #[test]
+    fn spin_and_bob_y() {
+        let a = eval(&[entry("spin", Value::Null, (0.0, 0.0))], 0.5);
+        close(a.channels.rot, 90.0);
+        let a = eval(&[entry("spin", json!({"fullTurns": 2}), (0.0, 0.0))], 5.0);
+        close(a.channels.rot, 720.0);
+        let a = eval(&[entry("bobY", Value::Null, (0.0, 0.0))], 0.5);
+        close(a.channels.ty, 8.0);
+        close(a.effects.ty, 4.0);
+        let a = eval(&[entry("bobY", Value::Null, (0.0, 0.0))], 1.0);
+        assert!(a.channels.ty.abs() < 1e-9);
+        close(a.effects.ty, 8.0);
+    }
+
+    #[test]
+    fn compose_add_and_multiply_across_a_chain() {
+        let spin = entry("spin", Value::Null, (0.0, 0.0));
+        let chain = [spin.clone(), with(spin.clone(), Compose::Add)];
+        close(eval(&chain, 1.0).channels.rot, 360.0);
+        // Replace after add overrides.
+        let chain = [
+            spin.clone(),
+            with(spin.clone(), Compose::Add),
+            entry("spin", json!({"fullTurns": 0.5}), (0.0, 0.0)),
+        ];
+        close(eval(&chain, 1.0).channels.rot, 90.0);
+        // First multiply behaves like multiplying 1.
+        let pulse = entry("pulse", Value::Null, (0.0, 0.0));
+        let big = entry("pulse", json!({"maxScale": 1.5}), (0.0, 0.0));
+        close(
+            eval(&[with(pulse.clone(), Compose::Multiply)], 1.0)
+                .channels
+                .sx,
+            1.2,
+        );
+        let a = eval(&[pulse.clone(), with(big, Compose::Multiply)], 1.0);
+        close(a.channels.sx, 1.8);
+        // DOM halves are not composed: the later pulse sets E's scale.
+        close(a.effects.scale_x, 1.5);
+        // bobY add onto bobY.
+        let bob = entry("bobY", Value::Null, (0.0, 0.0));
+        let a = eval(&[bob.clone(), with(bob, Compose::Add)], 0.5);
+        close(a.channels.ty, 16.0);
+    }
+
+    #[test]
+    fn windows_before_and_after() {
+        // spin window [1, 2] via its own baseTime; before it: identity.
+        let mut late = entry("spin", Value::Null, (0.0, 0.0));
+        late.base_time = Some((1.0, 2.0));
+        let a = eval(&[late.clone()], 0.5);
+        assert_eq!(a.channels, Channels::default());
+        close(eval(&[late.clone()], 1.5).channels.rot, 180.0);
+        close(eval(&[late], 1.9999).channels.rot, 360.0 * 0.9999);
+        // A DOM plugin before its window: plain text; after: held at p = 1.
+        let mut fade = entry("fadein", Value::Null, (0.0, 0.0));
+        fade.base_time = Some((1.0, 1.5));
+        assert_eq!(eval(&[fade.clone()], 0.5).split, None);
+        let s = eval(&[fade], 1.9).split.unwrap_or_else(|| SplitAnim {
+            kind: SplitKind::Words,
+            segments: vec![],
+            boxes: vec![],
+        });
+        assert_eq!(s.kind, SplitKind::Chars);
+        assert_eq!(s.boxes.len(), 11);
+        assert!(s.boxes.iter().all(|b| b.opacity == 1.0));
+        // Node base and the [-0.3, 0.3] window: t = 0 is p = 0.3 / 2.6.
+        let a = evaluate(&AnimInput {
+            text: "x",
+            entries: &[entry("fadein", json!({"ease": "none"}), (-0.3, 0.3))],
+            display: (0.0, 2.0),
+            node_base: None,
+            t: 0.0,
+            seed: 0,
+        });
+        // T = 0.8 + 0.4 = 1.2; τ = 1.2·0.3/2.6; linear opacity = τ / 0.8.
+        let tau = 1.2 * 0.3 / 2.6;
+        close(
+            a.split.map(|s| s.boxes[0].opacity).unwrap_or(-1.0),
+            tau / 0.8,
+        );
+    }
+
+    #[test]
+    fn kind_override_unknown_ids_and_split_conflicts() {
+        let mut pulse = entry("pulse", Value::Null, (0.0, 0.0));
+        pulse.kind_override = Some(PluginKind::Channel);
+        let a = eval(&[pulse.clone()], 1.0);
+        close(a.channels.sx, 1.2);
+        close(a.effects.scale_x, 1.0);
+        pulse.kind_override = Some(PluginKind::Dom);
+        let a = eval(&[pulse], 1.0);
+        close(a.channels.sx, 1.0);
+        close(a.effects.scale_x, 1.2);
+
+        let a = eval(&[entry("glitch", Value::Null, (0.0, 0.0))], 1.0);
+        assert_eq!(a, NodeAnim::default());
+
+        // Later split plugin wins the structure.
+        let chain = [
+            entry("fadein", Value::Null, (0.0, 0.0)),
+            entry("slideup", Value::Null, (0.0, 0.0)),
+        ];
+        let s = eval(&chain, 1.0).split.map(|s| (s.kind, s.boxes.len()));
+        assert_eq!(s, Some((SplitKind::Words, 3)));
+    }
+
+    #[test]
+    fn cwi_color_structure() {
+        let e = PluginEntry {
+            time_offset: (OffsetBound::Percent(0.0), OffsetBound::Percent(-10.0)),
+            ..entry("cwi-color", json!({"color": "#00ff00"}), (0.0, 0.0))
+        };
+        // Window [0, 1.8]; t = 1.8 → q = 1: all letters target, word box 90 % white.
+        let a = eval(std::slice::from_ref(&e), 1.8);
+        let word = a.cwi_word.clone().unwrap_or_default();
+        assert_eq!(
+            word.color,
+            Some(Color {
+                r: 1.0,
+                g: 1.0,
+                b: 1.0,
+                a: 0.9
+            })
+        );
+        let s = a.split.unwrap_or_else(|| SplitAnim {
+            kind: SplitKind::Chars,
+            segments: vec![],
+            boxes: vec![],
+        });
+        assert_eq!(s.kind, SplitKind::CwiLetters);
+        assert_eq!(s.boxes.len(), 11);
+        assert!(s
+            .boxes
+            .iter()
+            .all(|b| b.color == Some(Color::rgba8(0, 255, 0, 1.0))));
+        assert!(s.segments[5].is_space);
+    }
+
+    #[test]
+    fn implemented_ids() {
+        for id in IMPLEMENTED {
+            assert!(is_implemented(id));
+            assert!(manifest_kind(id).is_some());
+        }
+        assert!(!is_implemented("bobj"));
+        assert!(!is_implemented("cwi-color@2.0.0"));
+    }
+}
