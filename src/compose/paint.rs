@@ -1,7 +1,7 @@
 //! Laid-out nodes + plugin state at time t → display list (SPEC §11.1 box model, §11.10 paint
 //! order, §12.5 channel transforms, PLUGINS §0.1 atomic boxes).
 
-use crate::anim::{self, AnimInput, BoxAnim, NodeAnim};
+use crate::anim::{self, AnimInput, BoxAnim, InheritedStyle, NodeAnim, ShadowPx};
 use crate::compose::display::{Affine, BoxQuad, Color, DisplayList, DrawItem, MaskQuad};
 use crate::compose::layout::{LaidContent, LaidNode, LaidText};
 use crate::compose::style::ShadowSpec;
@@ -48,15 +48,27 @@ impl Painter<'_> {
             }
             LaidContent::Text(text) => {
                 let anim = match anims(&node.node_id) {
-                    Some(src) if !src.plugins.is_empty() => anim::evaluate(&AnimInput {
-                        text: &text.text,
-                        entries: &src.plugins,
-                        display: src.display,
-                        node_base: src.base_time,
-                        t: self.t,
-                        seed: src.seed,
-                    }),
-                    _ => NodeAnim::identity(),
+                    Some(src) if !src.plugins.is_empty() => {
+                        let inherited = InheritedStyle {
+                            color: text.look.color,
+                            text_shadow: text
+                                .look
+                                .shadows
+                                .iter()
+                                .map(|s| ShadowPx { x: s.x, y: s.y, blur: s.blur, color: s.color })
+                                .collect(),
+                        };
+                        let input = AnimInput {
+                            text: &text.text,
+                            entries: &src.plugins,
+                            display: src.display,
+                            node_base: src.base_time,
+                            t: self.t,
+                            seed: src.seed,
+                        };
+                        anim::evaluate_with_style(&input, &inherited)
+                    }
+                    _ => NodeAnim::default(),
                 };
                 self.paint_text(text, &anim, m, opacity);
             }
