@@ -653,8 +653,13 @@ impl Builder<'_> {
     }
 
     /// 1.3 `relStart`/`relEnd` (seconds), `relStartPct`/`relEndPct` (fractions), `t0`/`t1`;
-    /// a missing value is 0 (window = display time).
+    /// a missing bound is 0. An entry with none of these fields keeps the 2.0 default
+    /// `["0%", "100%"]`, as the migrated 2.0 samples do (`plugin_showcase.json`).
     fn legacy_window(&mut self, e: &Map<String, Value>, path: &str) -> (OffsetBound, OffsetBound) {
+        const FIELDS: [&str; 6] = ["relStart", "relEnd", "relStartPct", "relEndPct", "t0", "t1"];
+        if !FIELDS.iter().any(|f| e.get(*f).is_some_and(|v| !v.is_null())) {
+            return (OffsetBound::Percent(0.0), OffsetBound::Percent(100.0));
+        }
         let mut bound = |secs: &str, pct: &str, legacy: &str| -> OffsetBound {
             if let Some(s) = e.get(secs).and_then(Value::as_f64) {
                 return OffsetBound::Seconds(s);
