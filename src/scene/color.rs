@@ -49,7 +49,11 @@ fn parse_hex(hex: &str) -> Option<Color> {
     let (r, g, b, a) = match hex.len() {
         3 | 4 => {
             let expand = |v: u8| v * 17;
-            let a = if hex.len() == 4 { expand(digit(3)?) } else { 255 };
+            let a = if hex.len() == 4 {
+                expand(digit(3)?)
+            } else {
+                255
+            };
             (expand(digit(0)?), expand(digit(1)?), expand(digit(2)?), a)
         }
         6 | 8 => {
@@ -336,7 +340,10 @@ mod tests {
         assert_eq!(parse_color("#fff"), Some(Color::WHITE));
         assert_eq!(parse_color("#FFD400"), Some(rgba(255, 212, 0, 1.0)));
         assert_eq!(parse_color("#0008"), Some(rgba(0, 0, 0, 136.0 / 255.0)));
-        assert_eq!(parse_color("#11223380"), Some(rgba(0x11, 0x22, 0x33, 128.0 / 255.0)));
+        assert_eq!(
+            parse_color("#11223380"),
+            Some(rgba(0x11, 0x22, 0x33, 128.0 / 255.0))
+        );
         assert_eq!(parse_color("#12345"), None);
         assert_eq!(parse_color("#ggg"), None);
         assert_eq!(parse_color("#"), None);
@@ -345,10 +352,19 @@ mod tests {
     #[test]
     fn rgb_comma_and_space_syntax() {
         assert_eq!(parse_color("rgba(0,0,0,0.8)"), Some(rgba(0, 0, 0, 0.8)));
-        assert_eq!(parse_color(" RGB( 255 , 0 , 0 ) "), Some(rgba(255, 0, 0, 1.0)));
-        assert_eq!(parse_color("rgb(255 128 0 / 50%)"), Some(rgba(255, 128, 0, 0.5)));
+        assert_eq!(
+            parse_color(" RGB( 255 , 0 , 0 ) "),
+            Some(rgba(255, 0, 0, 1.0))
+        );
+        assert_eq!(
+            parse_color("rgb(255 128 0 / 50%)"),
+            Some(rgba(255, 128, 0, 0.5))
+        );
         assert_eq!(parse_color("rgb(100%, 0%, 0%)"), Some(rgba(255, 0, 0, 1.0)));
-        assert_eq!(parse_color("rgba(255 255 255 / 0.3)"), Some(rgba(255, 255, 255, 0.3)));
+        assert_eq!(
+            parse_color("rgba(255 255 255 / 0.3)"),
+            Some(rgba(255, 255, 255, 0.3))
+        );
         assert_eq!(parse_color("rgb(300, -5, 0)"), Some(rgba(255, 0, 0, 1.0)));
         assert_eq!(parse_color("rgb(1, 2)"), None);
         assert_eq!(parse_color("rgb(1, 2, 3 / 1)"), None);
@@ -360,26 +376,47 @@ mod tests {
     fn hsl_forms() {
         let red = rgba(255, 0, 0, 1.0);
         assert!(close(parse_color("hsl(0, 100%, 50%)").unwrap(), red));
-        assert!(close(parse_color("hsl(120deg 100% 25%)").unwrap(), rgba(0, 128, 0, 1.0)));
+        assert!(close(
+            parse_color("hsl(120deg 100% 25%)").unwrap(),
+            rgba(0, 128, 0, 1.0)
+        ));
         assert!(close(
             parse_color("hsla(240, 100%, 50%, 0.5)").unwrap(),
             rgba(0, 0, 255, 0.5)
         ));
-        assert!(close(parse_color("hsl(0.5turn 100% 50% / 25%)").unwrap(), rgba(0, 255, 255, 0.25)));
-        assert!(close(parse_color("hsl(-120, 100%, 50%)").unwrap(), rgba(0, 0, 255, 1.0)));
-        assert!(close(parse_color("hsl(0, 0%, 100%)").unwrap(), Color::WHITE));
+        assert!(close(
+            parse_color("hsl(0.5turn 100% 50% / 25%)").unwrap(),
+            rgba(0, 255, 255, 0.25)
+        ));
+        assert!(close(
+            parse_color("hsl(-120, 100%, 50%)").unwrap(),
+            rgba(0, 0, 255, 1.0)
+        ));
+        assert!(close(
+            parse_color("hsl(0, 0%, 100%)").unwrap(),
+            Color::WHITE
+        ));
     }
 
     #[test]
     fn named_and_transparent() {
         assert_eq!(NAMED_COLORS.len(), 148);
-        assert!(NAMED_COLORS.windows(2).all(|w| w[0].0 < w[1].0), "sorted for binary search");
+        assert!(
+            NAMED_COLORS.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted for binary search"
+        );
         assert_eq!(parse_color("transparent"), Some(Color::TRANSPARENT));
         assert_eq!(parse_color("Black"), Some(Color::BLACK));
-        assert_eq!(parse_color("rebeccapurple"), Some(rgba(0x66, 0x33, 0x99, 1.0)));
+        assert_eq!(
+            parse_color("rebeccapurple"),
+            Some(rgba(0x66, 0x33, 0x99, 1.0))
+        );
         assert_eq!(parse_color("gray"), parse_color("grey"));
         assert_eq!(parse_color("green"), Some(rgba(0, 128, 0, 1.0)));
-        assert_eq!(parse_color("yellowgreen"), Some(rgba(0x9a, 0xcd, 0x32, 1.0)));
+        assert_eq!(
+            parse_color("yellowgreen"),
+            Some(rgba(0x9a, 0xcd, 0x32, 1.0))
+        );
         assert_eq!(parse_color("aliceblue"), Some(rgba(0xf0, 0xf8, 0xff, 1.0)));
         assert_eq!(parse_color("notacolour"), None);
         assert_eq!(parse_color(""), None);

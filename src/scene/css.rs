@@ -122,7 +122,12 @@ pub fn parse_padding_shorthand(input: &str) -> Option<[f64; 4]> {
     let px: Option<Vec<f64>> = tokens(input.trim())
         .into_iter()
         .map(|t| match parse_length(t)? {
-            CssLength::Px(v) if v >= 0.0 && (v == 0.0 || !t.trim().chars().all(|c| c.is_ascii_digit() || c == '.')) => Some(v),
+            CssLength::Px(v)
+                if v >= 0.0
+                    && (v == 0.0 || !t.trim().chars().all(|c| c.is_ascii_digit() || c == '.')) =>
+            {
+                Some(v)
+            }
             CssLength::Rem(v) if v >= 0.0 => Some(v * 16.0),
             _ => None,
         })
@@ -185,7 +190,8 @@ pub fn parse_transform_origin(input: &str) -> Option<(OriginComponent, OriginCom
         Value(v) => Some(v),
         Left | Right => None,
     };
-    let toks: Option<Vec<OriginToken>> = tokens(input.trim()).into_iter().map(origin_token).collect();
+    let toks: Option<Vec<OriginToken>> =
+        tokens(input.trim()).into_iter().map(origin_token).collect();
     let toks = toks?;
     match toks[..] {
         [t] => match t {
@@ -258,11 +264,23 @@ mod tests {
 
     #[test]
     fn padding_shorthand() {
-        assert_eq!(parse_padding_shorthand("8px 16px"), Some([8.0, 16.0, 8.0, 16.0]));
+        assert_eq!(
+            parse_padding_shorthand("8px 16px"),
+            Some([8.0, 16.0, 8.0, 16.0])
+        );
         assert_eq!(parse_padding_shorthand("4px"), Some([4.0; 4]));
-        assert_eq!(parse_padding_shorthand("1px 2px 3px"), Some([1.0, 2.0, 3.0, 2.0]));
-        assert_eq!(parse_padding_shorthand("1px 2px 3px 4px"), Some([1.0, 2.0, 3.0, 4.0]));
-        assert_eq!(parse_padding_shorthand("0 1rem"), Some([0.0, 16.0, 0.0, 16.0]));
+        assert_eq!(
+            parse_padding_shorthand("1px 2px 3px"),
+            Some([1.0, 2.0, 3.0, 2.0])
+        );
+        assert_eq!(
+            parse_padding_shorthand("1px 2px 3px 4px"),
+            Some([1.0, 2.0, 3.0, 4.0])
+        );
+        assert_eq!(
+            parse_padding_shorthand("0 1rem"),
+            Some([0.0, 16.0, 0.0, 16.0])
+        );
         assert_eq!(parse_padding_shorthand("8"), None);
         assert_eq!(parse_padding_shorthand("-1px"), None);
         assert_eq!(parse_padding_shorthand("1px 2px 3px 4px 5px"), None);
@@ -277,7 +295,10 @@ mod tests {
         assert_eq!(parse_transform_origin("left top"), Some((F(0.0), F(0.0))));
         assert_eq!(parse_transform_origin("top left"), Some((F(0.0), F(0.0))));
         assert_eq!(parse_transform_origin("bottom"), Some((F(0.5), F(1.0))));
-        assert_eq!(parse_transform_origin("10px 20px"), Some((Px(10.0), Px(20.0))));
+        assert_eq!(
+            parse_transform_origin("10px 20px"),
+            Some((Px(10.0), Px(20.0)))
+        );
         assert_eq!(parse_transform_origin("right 25%"), Some((F(1.0), F(0.25))));
         assert_eq!(parse_transform_origin("0 0 5px"), Some((Px(0.0), Px(0.0))));
         assert_eq!(parse_transform_origin("top-left"), None);

@@ -81,9 +81,18 @@ impl Resolver {
         true
     }
 
-    fn value(&mut self, v: &Value, path: &str, stack: &mut Vec<String>, depth: usize) -> Option<Value> {
+    fn value(
+        &mut self,
+        v: &Value,
+        path: &str,
+        stack: &mut Vec<String>,
+        depth: usize,
+    ) -> Option<Value> {
         if depth > MAX_JSON_DEPTH {
-            self.problem(path, format!("nesting deeper than {MAX_JSON_DEPTH} levels after define resolution"));
+            self.problem(
+                path,
+                format!("nesting deeper than {MAX_JSON_DEPTH} levels after define resolution"),
+            );
             return None;
         }
         match v {
@@ -125,13 +134,22 @@ impl Resolver {
     }
 
     /// Resolves the reference string `r`, which stands at `path`.
-    fn reference(&mut self, r: &str, path: &str, stack: &mut Vec<String>, depth: usize) -> Option<Value> {
+    fn reference(
+        &mut self,
+        r: &str,
+        path: &str,
+        stack: &mut Vec<String>,
+        depth: usize,
+    ) -> Option<Value> {
         if let Some(start) = stack.iter().position(|s| s == r) {
             let mut chain: Vec<&str> = stack[start..].iter().map(String::as_str).collect();
             chain.push(r);
             self.problem(
                 path,
-                format!("Circular reference detected in define: {}", chain.join(" -> ")),
+                format!(
+                    "Circular reference detected in define: {}",
+                    chain.join(" -> ")
+                ),
             );
             return None;
         }
@@ -149,14 +167,18 @@ impl Resolver {
         let mut segments = r[PREFIX.len()..].split('.');
         let root = segments.next().unwrap_or_default();
         let Some(root_value) = self.define.get(root).cloned() else {
-            self.problem(path, format!("undefined define key \"{root}\" in reference \"{r}\""));
+            self.problem(
+                path,
+                format!("undefined define key \"{root}\" in reference \"{r}\""),
+            );
             return None;
         };
         stack.push(r.to_string());
         let result = self.walk(r, root_value, segments, path, stack, depth);
         stack.pop();
         if let Some(v) = &result {
-            self.cache.insert(r.to_string(), (v.clone(), count_values(v)));
+            self.cache
+                .insert(r.to_string(), (v.clone(), count_values(v)));
         }
         result
     }
@@ -185,7 +207,10 @@ impl Resolver {
             }
             let next = match &current {
                 Value::Object(map) => map.get(segment).cloned(),
-                Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i).cloned()),
+                Value::Array(items) => segment
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| items.get(i).cloned()),
                 _ => None,
             };
             match next {
@@ -304,7 +329,8 @@ mod tests {
     fn true_cycle_is_reported_with_its_chain() {
         let err = resolve(json!({"define": {"a": "define.b", "b": "define.a"}})).unwrap_err();
         assert!(err.iter().any(|p| p.path == "define.a"
-            && p.message == "Circular reference detected in define: define.a -> define.b -> define.a"));
+            && p.message
+                == "Circular reference detected in define: define.a -> define.b -> define.a"));
         let err = resolve(json!({"define": {"x": {"y": "define.x"}}})).unwrap_err();
         assert!(err[0].message.starts_with("Circular reference"), "{err:?}");
     }
@@ -325,7 +351,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.len(), 3);
         assert_eq!(err[0].path, "cues[0].c");
-        assert!(err[0].message.contains("undefined define key \"nope\"") && err[0].message.contains("define.nope"));
+        assert!(
+            err[0].message.contains("undefined define key \"nope\"")
+                && err[0].message.contains("define.nope")
+        );
         assert_eq!(err[1].path, "cues[1].d");
         assert!(err[1].message.contains("\"define.a.z\"") && err[1].message.contains("\"z\""));
         assert_eq!(err[2].path, "cues[2].e");
@@ -333,7 +362,10 @@ mod tests {
 
     #[test]
     fn reference_through_intermediate_reference() {
-        let r = resolve(json!({"define": {"a": {"b": "define.c"}, "c": {"d": [5, 6]}}, "x": "define.a.b.d.1"})).unwrap();
+        let r = resolve(
+            json!({"define": {"a": {"b": "define.c"}, "c": {"d": [5, 6]}}, "x": "define.a.b.d.1"}),
+        )
+        .unwrap();
         assert_eq!(r["x"], json!(6));
     }
 
@@ -349,7 +381,10 @@ mod tests {
         }, "x": ["define.a", "define.a", "define.a", "define.a"]});
         let err = resolve_document(&doc, 50_000).unwrap_err();
         assert_eq!(err.len(), 1);
-        assert!(err[0].message.contains("more than 50000 JSON values"), "{err:?}");
+        assert!(
+            err[0].message.contains("more than 50000 JSON values"),
+            "{err:?}"
+        );
     }
 
     #[test]

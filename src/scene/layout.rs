@@ -5,8 +5,8 @@ use serde_json::Value;
 use super::css::parse_transform_origin;
 use super::define::key_path;
 use super::model::{
-    Anchor, ChildrenLayout, ConstraintMode, Constraints, Direction, FlexAlign, Insets, Justify, Layout, LayoutMode,
-    LayoutTransform, Warning,
+    Anchor, ChildrenLayout, ConstraintMode, Constraints, Direction, FlexAlign, Insets, Justify,
+    Layout, LayoutMode, LayoutTransform, Warning,
 };
 use super::style::{loose_number, show, warn};
 use super::ParseOptions;
@@ -56,7 +56,12 @@ pub(crate) fn parse_insets(v: &Value) -> Option<Insets> {
     })
 }
 
-fn position(v: &Value, path: &str, opts: &ParseOptions, warnings: &mut Vec<Warning>) -> Option<(f64, f64)> {
+fn position(
+    v: &Value,
+    path: &str,
+    opts: &ParseOptions,
+    warnings: &mut Vec<Warning>,
+) -> Option<(f64, f64)> {
     match v {
         Value::Object(m) => match (num(m.get("x")), num(m.get("y"))) {
             (Some(x), Some(y)) => Some((round4(x), round4(y))),
@@ -69,12 +74,20 @@ fn position(v: &Value, path: &str, opts: &ParseOptions, warnings: &mut Vec<Warni
             [x, y] => match (loose_number(x), loose_number(y)) {
                 (Some(x), Some(y)) => Some((round4(x), round4(y))),
                 _ => {
-                    warn(warnings, path, format!("invalid position {}; the node is not positioned", show(v)));
+                    warn(
+                        warnings,
+                        path,
+                        format!("invalid position {}; the node is not positioned", show(v)),
+                    );
                     None
                 }
             },
             _ => {
-                warn(warnings, path, format!("invalid position {}; the node is not positioned", show(v)));
+                warn(
+                    warnings,
+                    path,
+                    format!("invalid position {}; the node is not positioned", show(v)),
+                );
                 None
             }
         },
@@ -94,14 +107,22 @@ fn transform(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> LayoutTransf
     let mut t = LayoutTransform::default();
     let Some(m) = v.as_object() else {
         if !v.is_null() {
-            warn(warnings, path, format!("transform must be an object, got {}; ignored", show(v)));
+            warn(
+                warnings,
+                path,
+                format!("transform must be an object, got {}; ignored", show(v)),
+            );
         }
         return t;
     };
     if let Some(tr) = m.get("translate") {
         t.translate = xy(tr, 0.0);
         if t.translate.is_none() {
-            warn(warnings, &key_path(path, "translate"), format!("invalid translate {}; ignored", show(tr)));
+            warn(
+                warnings,
+                &key_path(path, "translate"),
+                format!("invalid translate {}; ignored", show(tr)),
+            );
         }
     }
     if let Some(sc) = m.get("scale") {
@@ -114,7 +135,11 @@ fn transform(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> LayoutTransf
             other => xy(other, 1.0),
         };
         if t.scale.is_none() {
-            warn(warnings, &key_path(path, "scale"), format!("invalid scale {}; ignored", show(sc)));
+            warn(
+                warnings,
+                &key_path(path, "scale"),
+                format!("invalid scale {}; ignored", show(sc)),
+            );
         }
     }
     if let Some(rot) = m.get("rotate") {
@@ -123,7 +148,10 @@ fn transform(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> LayoutTransf
             warn(
                 warnings,
                 &key_path(path, "rotate"),
-                format!("rotate {} ignored: only {{\"deg\": n}} is applied by the reference", show(rot)),
+                format!(
+                    "rotate {} ignored: only {{\"deg\": n}} is applied by the reference",
+                    show(rot)
+                ),
             );
         }
     }
@@ -132,7 +160,11 @@ fn transform(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> LayoutTransf
         let y = num(sk.get("yDeg"));
         t.skew_deg = (x.is_some() || y.is_some()).then(|| (x.unwrap_or(0.0), y.unwrap_or(0.0)));
         if t.skew_deg.is_none() {
-            warn(warnings, &key_path(path, "skew"), format!("skew {} ignored: use {{xDeg, yDeg}}", show(sk)));
+            warn(
+                warnings,
+                &key_path(path, "skew"),
+                format!("skew {} ignored: use {{xDeg, yDeg}}", show(sk)),
+            );
         }
     }
     t
@@ -159,12 +191,20 @@ fn justify(v: Option<&Value>) -> Option<Justify> {
 
 fn children_layout(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> Option<ChildrenLayout> {
     let Some(m) = v.as_object() else {
-        warn(warnings, path, format!("childrenLayout must be an object, got {}; ignored", show(v)));
+        warn(
+            warnings,
+            path,
+            format!("childrenLayout must be an object, got {}; ignored", show(v)),
+        );
         return None;
     };
     let mut bad = |key: &str| {
         if let Some(val) = m.get(key) {
-            warn(warnings, &key_path(path, key), format!("invalid value {}; default used", show(val)));
+            warn(
+                warnings,
+                &key_path(path, key),
+                format!("invalid value {}; default used", show(val)),
+            );
         }
     };
     let mode = m.get("mode").and_then(parse_mode);
@@ -185,7 +225,10 @@ fn children_layout(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> Option
     }
     let (max_width_pct, max_width_px) = match m.get("maxWidth") {
         Some(Value::String(s)) => (
-            s.trim().strip_suffix('%').and_then(|p| p.trim().parse::<f64>().ok()).map(|p| (p / 100.0).clamp(0.0, 1.0)),
+            s.trim()
+                .strip_suffix('%')
+                .and_then(|p| p.trim().parse::<f64>().ok())
+                .map(|p| (p / 100.0).clamp(0.0, 1.0)),
             None,
         ),
         Some(Value::Number(n)) => (None, n.as_f64()),
@@ -205,13 +248,22 @@ fn children_layout(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> Option
 }
 
 /// Parses `layout`; `null`/absent → the default layout.
-pub(crate) fn parse_layout(v: &Value, path: &str, opts: &ParseOptions, warnings: &mut Vec<Warning>) -> Layout {
+pub(crate) fn parse_layout(
+    v: &Value,
+    path: &str,
+    opts: &ParseOptions,
+    warnings: &mut Vec<Warning>,
+) -> Layout {
     let mut layout = Layout::default();
     let m = match v {
         Value::Object(m) => m,
         Value::Null => return layout,
         other => {
-            warn(warnings, path, format!("layout must be an object, got {}; ignored", show(other)));
+            warn(
+                warnings,
+                path,
+                format!("layout must be an object, got {}; ignored", show(other)),
+            );
             return layout;
         }
     };
@@ -221,7 +273,11 @@ pub(crate) fn parse_layout(v: &Value, path: &str, opts: &ParseOptions, warnings:
     if let Some(a) = m.get("anchor") {
         match a.as_str() {
             Some(code) => layout.anchor = Some(Anchor::from_code(code)),
-            None => warn(warnings, &key_path(path, "anchor"), format!("anchor {} is not a code; ignored", show(a))),
+            None => warn(
+                warnings,
+                &key_path(path, "anchor"),
+                format!("anchor {} is not a code; ignored", show(a)),
+            ),
         }
     }
     if let Some(size) = m.get("size").and_then(Value::as_object) {
@@ -240,8 +296,14 @@ pub(crate) fn parse_layout(v: &Value, path: &str, opts: &ParseOptions, warnings:
             );
         }
     }
-    layout.clip = matches!(m.get("overflow").and_then(Value::as_str), Some("hidden" | "clip"));
-    layout.safe_area_clamp = m.get("safeAreaClamp").and_then(Value::as_bool).unwrap_or(false);
+    layout.clip = matches!(
+        m.get("overflow").and_then(Value::as_str),
+        Some("hidden" | "clip")
+    );
+    layout.safe_area_clamp = m
+        .get("safeAreaClamp")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     layout.mode = m.get("mode").and_then(parse_mode);
     layout.gap_rel = num(m.get("gapRel"));
     layout.padding = m.get("padding").and_then(|p| xy(p, 0.0));
@@ -250,7 +312,10 @@ pub(crate) fn parse_layout(v: &Value, path: &str, opts: &ParseOptions, warnings:
     }
     if let Some(ov) = m.get("override").and_then(Value::as_object) {
         if ov.get("mode").and_then(Value::as_str) == Some("absolute") {
-            let offset = ov.get("offset").and_then(|o| xy(o, 0.0)).unwrap_or((0.0, 0.0));
+            let offset = ov
+                .get("offset")
+                .and_then(|o| xy(o, 0.0))
+                .unwrap_or((0.0, 0.0));
             let t = ov
                 .get("transform")
                 .map(|t| transform(t, &key_path(path, "override.transform"), warnings))
@@ -263,29 +328,49 @@ pub(crate) fn parse_layout(v: &Value, path: &str, opts: &ParseOptions, warnings:
 
 /// Parses track `defaultConstraints`; absent keys get the neutral value (the object
 /// replaces the type defaults, §5).
-pub(crate) fn parse_constraints(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> Option<Constraints> {
+pub(crate) fn parse_constraints(
+    v: &Value,
+    path: &str,
+    warnings: &mut Vec<Warning>,
+) -> Option<Constraints> {
     let Some(m) = v.as_object() else {
         if !v.is_null() {
-            warn(warnings, path, format!("defaultConstraints must be an object, got {}; ignored", show(v)));
+            warn(
+                warnings,
+                path,
+                format!(
+                    "defaultConstraints must be an object, got {}; ignored",
+                    show(v)
+                ),
+            );
         }
         return None;
     };
     Some(Constraints {
         mode: m.get("mode").and_then(parse_mode),
-        direction: m.get("direction").and_then(direction).unwrap_or(Direction::Vertical),
+        direction: m
+            .get("direction")
+            .and_then(direction)
+            .unwrap_or(Direction::Vertical),
         max_width: num(m.get("maxWidth")),
         max_height: num(m.get("maxHeight")),
         min_width: num(m.get("minWidth")),
         min_height: num(m.get("minHeight")),
         gap: num(m.get("gap")),
         padding: m.get("padding").and_then(|p| xy(p, 0.0)),
-        anchor: m.get("anchor").and_then(Value::as_str).map(Anchor::from_code),
+        anchor: m
+            .get("anchor")
+            .and_then(Value::as_str)
+            .map(Anchor::from_code),
         constraint_mode: match m.get("constraintMode").and_then(Value::as_str) {
             Some("strict") => ConstraintMode::Strict,
             Some("breakout") => ConstraintMode::Breakout,
             _ => ConstraintMode::Flexible,
         },
-        breakout_enabled: m.get("breakoutEnabled").and_then(Value::as_bool).unwrap_or(false),
+        breakout_enabled: m
+            .get("breakoutEnabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         safe_area: m.get("safeArea").and_then(parse_insets),
     })
 }
@@ -307,12 +392,25 @@ mod tests {
 
     #[test]
     fn positions() {
-        assert_eq!(parse(json!({"position": {"x": 0.123456, "y": 0.5}}), false).0.position, Some((0.1235, 0.5)));
+        assert_eq!(
+            parse(json!({"position": {"x": 0.123456, "y": 0.5}}), false)
+                .0
+                .position,
+            Some((0.1235, 0.5))
+        );
         let (l, w) = parse(json!({"position": [0.5, 0.85]}), false);
         assert_eq!(l.position, None);
         assert_eq!(w[0].path, "l.position");
-        assert_eq!(parse(json!({"position": [0.5, "0.85"]}), true).0.position, Some((0.5, 0.85)));
-        assert_eq!(parse(json!({"position": {"x": "50%", "y": 0.5}}), true).0.position, None);
+        assert_eq!(
+            parse(json!({"position": [0.5, "0.85"]}), true).0.position,
+            Some((0.5, 0.85))
+        );
+        assert_eq!(
+            parse(json!({"position": {"x": "50%", "y": 0.5}}), true)
+                .0
+                .position,
+            None
+        );
     }
 
     #[test]
@@ -326,10 +424,19 @@ mod tests {
         assert_eq!(l.transform.scale, Some((1.2, 1.2)));
         assert_eq!(l.transform.rotate_deg, None);
         assert_eq!(l.transform.skew_deg, Some((10.0, 0.0)));
-        assert_eq!(l.transform_origin, Some((OriginComponent::Fraction(0.0), OriginComponent::Fraction(0.0))));
+        assert_eq!(
+            l.transform_origin,
+            Some((
+                OriginComponent::Fraction(0.0),
+                OriginComponent::Fraction(0.0)
+            ))
+        );
         assert_eq!(w.len(), 1, "{w:?}");
         assert_eq!(w[0].path, "l.transform.rotate");
-        let (l, _) = parse(json!({"transform": {"scale": [1.2, 0.8], "rotate": {"deg": -5}}, "transformOrigin": "top-left"}), false);
+        let (l, _) = parse(
+            json!({"transform": {"scale": [1.2, 0.8], "rotate": {"deg": -5}}, "transformOrigin": "top-left"}),
+            false,
+        );
         assert_eq!(l.transform.scale, Some((1.2, 0.8)));
         assert_eq!(l.transform.rotate_deg, Some(-5.0));
         assert_eq!(l.transform_origin, None);
@@ -363,7 +470,12 @@ mod tests {
     #[test]
     fn constraints_replace_defaults() {
         let mut w = Vec::new();
-        let c = parse_constraints(&json!({"maxWidth": 0.9, "anchor": "bc", "constraintMode": "breakout"}), "c", &mut w).unwrap();
+        let c = parse_constraints(
+            &json!({"maxWidth": 0.9, "anchor": "bc", "constraintMode": "breakout"}),
+            "c",
+            &mut w,
+        )
+        .unwrap();
         assert_eq!(c.mode, None);
         assert_eq!(c.max_width, Some(0.9));
         assert_eq!(c.min_width, None);

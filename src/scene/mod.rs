@@ -123,7 +123,8 @@ pub fn parse_scenario(json: &[u8], opts: &ParseOptions) -> Result<Scene, Scenari
             message: full.strip_suffix(&position).unwrap_or(&full).to_string(),
         }
     })?;
-    let resolved = define::resolve_document(&doc, opts.limits.max_resolved_values).map_err(ScenarioError::Invalid)?;
+    let resolved = define::resolve_document(&doc, opts.limits.max_resolved_values)
+        .map_err(ScenarioError::Invalid)?;
     parse::build_scene(&resolved, opts).map_err(ScenarioError::Invalid)
 }
 
@@ -156,8 +157,10 @@ mod tests {
     }
 
     fn parse_file(path: &Path) -> Scene {
-        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        parse_scenario(&bytes, &ParseOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        let bytes =
+            std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        parse_scenario(&bytes, &ParseOptions::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
     fn t(v: f64) -> String {
@@ -178,7 +181,10 @@ mod tests {
     fn normalise_node(n: &Node, prefix: &str, out: &mut Vec<String>) {
         out.push(format!("{prefix} kind {:?}", n.kind));
         out.push(format!("{prefix} displayTime {}", pair(n.display_time)));
-        out.push(format!("{prefix} resolved {}", pair(n.resolved_display_time)));
+        out.push(format!(
+            "{prefix} resolved {}",
+            pair(n.resolved_display_time)
+        ));
         out.push(format!("{prefix} baseTime {}", pair(n.base_time)));
         out.push(format!("{prefix} layout {:?}", n.layout));
         out.push(format!("{prefix} style {:?}", n.style));
@@ -206,15 +212,28 @@ mod tests {
     }
 
     fn normalise(s: &Scene) -> Vec<String> {
-        let mut out = vec![format!("stage {:?} {:?}", s.stage.base_aspect, s.stage.safe_area)];
+        let mut out = vec![format!(
+            "stage {:?} {:?}",
+            s.stage.base_aspect, s.stage.safe_area
+        )];
         for tr in &s.tracks {
             out.push(format!(
                 "track {} {:?} {} {:?} {:?} {:?} {:?}",
-                tr.id, tr.kind, tr.layer, tr.default_style, tr.default_box_style, tr.default_constraints, tr.safe_area
+                tr.id,
+                tr.kind,
+                tr.layer,
+                tr.default_style,
+                tr.default_box_style,
+                tr.default_constraints,
+                tr.safe_area
             ));
         }
         for (i, c) in s.cues.iter().enumerate() {
-            out.push(format!("cue{i} track {} lifetime {}", c.track, pair(Some(c.dom_lifetime))));
+            out.push(format!(
+                "cue{i} track {} lifetime {}",
+                c.track,
+                pair(Some(c.dom_lifetime))
+            ));
             normalise_node(&c.root, &format!("cue{i}"), &mut out);
         }
         out
@@ -223,7 +242,12 @@ mod tests {
     fn diff(a: &[String], b: &[String]) -> Vec<(String, String)> {
         (0..a.len().max(b.len()))
             .filter(|&i| a.get(i) != b.get(i))
-            .map(|i| (a.get(i).cloned().unwrap_or_default(), b.get(i).cloned().unwrap_or_default()))
+            .map(|i| {
+                (
+                    a.get(i).cloned().unwrap_or_default(),
+                    b.get(i).cloned().unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
@@ -246,7 +270,11 @@ mod tests {
         let files = sample_files(&Path::new(SAMPLES).join("v1.3"));
         assert_eq!(files.len(), 9);
         for v13 in files {
-            let name = v13.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let name = v13
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
             let s13 = parse_file(&v13);
             let s20 = parse_file(&Path::new(SAMPLES).join(&name));
             assert_eq!(s13.source_version, SourceVersion::V1_3);
@@ -259,7 +287,10 @@ mod tests {
                 "animated_free_mixed.json" | "animated_subtitle.json" => {
                     assert!(!d.is_empty());
                     for (a, b) in &d {
-                        assert!(a.contains(" plugin[") && b.contains(" plugin["), "{name}: {a} / {b}");
+                        assert!(
+                            a.contains(" plugin[") && b.contains(" plugin["),
+                            "{name}: {a} / {b}"
+                        );
                         if a.contains(" waveY ") {
                             assert!(b.contains(" bobY "), "{name}: {b}");
                             continue;
@@ -330,7 +361,11 @@ mod tests {
     fn bad_json_reports_position() {
         let err = parse("{\n  \"version\": \"2.0\",\n  oops\n}").unwrap_err();
         match &err {
-            ScenarioError::Json { line, column, message } => {
+            ScenarioError::Json {
+                line,
+                column,
+                message,
+            } => {
                 assert_eq!((*line, *column), (3, 3));
                 assert!(!message.contains("line 3"), "{message}");
             }
@@ -343,53 +378,106 @@ mod tests {
     #[test]
     fn define_errors_and_use() {
         let p = problems(&doc("[]", r#"{"a": "define.b", "b": "define.a"}"#));
-        assert!(p.iter().any(|p| p.message == "Circular reference detected in define: define.a -> define.b -> define.a"), "{p:?}");
-        let p = problems(&doc(&format!("[{}]", text_cue("c", "g", "\"define.times\"")), "{}"));
+        assert!(
+            p.iter().any(|p| p.message
+                == "Circular reference detected in define: define.a -> define.b -> define.a"),
+            "{p:?}"
+        );
+        let p = problems(&doc(
+            &format!("[{}]", text_cue("c", "g", "\"define.times\"")),
+            "{}",
+        ));
         assert_eq!(p[0].path, "cues[0].root.children[0].displayTime");
         assert!(p[0].message.contains("define.times"));
-        let s = parse(&doc(&format!("[{}]", text_cue("c", "g", "\"define.times\"")), r#"{"times": [1, 2]}"#)).unwrap();
+        let s = parse(&doc(
+            &format!("[{}]", text_cue("c", "g", "\"define.times\"")),
+            r#"{"times": [1, 2]}"#,
+        ))
+        .unwrap();
         assert_eq!(s.cues[0].root.children[0].display_time, Some((1.0, 2.0)));
     }
 
     #[test]
     fn reversed_display_time_is_rejected_with_path() {
-        let err = parse(&doc(&format!("[{}]", text_cue("c", "g", "[2.0, 1.2]")), "{}")).unwrap_err();
-        assert_eq!(err.to_string(), "invalid scenario: cues[0].root.children[0].displayTime: end 1.2 is before start 2.0");
-        let p = problems(&doc(&format!("[{}]", text_cue("c", "g", r#"["50%", "100%"]"#)), "{}"));
+        let err = parse(&doc(
+            &format!("[{}]", text_cue("c", "g", "[2.0, 1.2]")),
+            "{}",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid scenario: cues[0].root.children[0].displayTime: end 1.2 is before start 2.0"
+        );
+        let p = problems(&doc(
+            &format!("[{}]", text_cue("c", "g", r#"["50%", "100%"]"#)),
+            "{}",
+        ));
         assert!(p[0].message.contains("percent display times"), "{p:?}");
     }
 
     #[test]
     fn duplicate_ids_share_one_namespace() {
-        let p = problems(&doc(&format!("[{}, {}]", text_cue("a", "g", "[0, 1]"), text_cue("g", "h", "[0, 1]")), "{}"));
+        let p = problems(&doc(
+            &format!(
+                "[{}, {}]",
+                text_cue("a", "g", "[0, 1]"),
+                text_cue("g", "h", "[0, 1]")
+            ),
+            "{}",
+        ));
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].path, "cues[1].id");
-        assert!(p[0].message.contains("duplicate id \"g\" (first used at cues[0].root.id)"));
+        assert!(p[0]
+            .message
+            .contains("duplicate id \"g\" (first used at cues[0].root.id)"));
     }
 
     #[test]
     fn unknown_track_and_too_many_cues() {
-        let p = problems(&doc(r#"[{"id": "c", "track": "nope", "root": {"id": "r", "eType": "group"}}]"#, "{}"));
+        let p = problems(&doc(
+            r#"[{"id": "c", "track": "nope", "root": {"id": "r", "eType": "group"}}]"#,
+            "{}",
+        ));
         assert_eq!(p[0].path, "cues[0].track");
         assert!(p[0].message.contains("unknown track \"nope\""));
-        let cues: Vec<String> = (0..3).map(|i| text_cue(&format!("c{i}"), &format!("g{i}"), "[0, 1]")).collect();
+        let cues: Vec<String> = (0..3)
+            .map(|i| text_cue(&format!("c{i}"), &format!("g{i}"), "[0, 1]"))
+            .collect();
         let opts = ParseOptions {
-            limits: Limits { max_cues: 2, ..Limits::default() },
+            limits: Limits {
+                max_cues: 2,
+                ..Limits::default()
+            },
             ..Default::default()
         };
-        let err = parse_scenario(doc(&format!("[{}]", cues.join(",")), "{}").as_bytes(), &opts).unwrap_err();
+        let err = parse_scenario(
+            doc(&format!("[{}]", cues.join(",")), "{}").as_bytes(),
+            &opts,
+        )
+        .unwrap_err();
         assert_eq!(err.problems()[0].path, "cues");
-        assert!(err.problems()[0].message.contains("3 cues, more than the limit of 2"));
+        assert!(err.problems()[0]
+            .message
+            .contains("3 cues, more than the limit of 2"));
     }
 
     #[test]
     fn too_large_is_rejected_before_parsing() {
         let opts = ParseOptions {
-            limits: Limits { max_scenario_bytes: 10, ..Limits::default() },
+            limits: Limits {
+                max_scenario_bytes: 10,
+                ..Limits::default()
+            },
             ..Default::default()
         };
         let err = parse_scenario(b"{\"version\": \"2.0\"}", &opts).unwrap_err();
-        assert!(matches!(err, ScenarioError::TooLarge { bytes: 18, limit: 10 }));
+        assert!(matches!(
+            err,
+            ScenarioError::TooLarge {
+                bytes: 18,
+                limit: 10
+            }
+        ));
         assert_eq!(err.problems()[0].path, "$");
     }
 
@@ -402,9 +490,17 @@ mod tests {
             }
             n
         };
-        let json = doc(&format!(r#"[{{"id": "c", "track": "t", "root": {deep}}}]"#), "{}");
+        let json = doc(
+            &format!(r#"[{{"id": "c", "track": "t", "root": {deep}}}]"#),
+            "{}",
+        );
         let opts = |depth, nodes, chars| ParseOptions {
-            limits: Limits { max_depth: depth, max_nodes: nodes, max_text_chars: chars, ..Limits::default() },
+            limits: Limits {
+                max_depth: depth,
+                max_nodes: nodes,
+                max_text_chars: chars,
+                ..Limits::default()
+            },
             ..Default::default()
         };
         assert!(parse_scenario(json.as_bytes(), &opts(6, 6, 1)).is_ok());
@@ -429,20 +525,39 @@ mod tests {
         let p = &s.cues[0].root.plugins;
         assert_eq!(p.len(), 4);
         assert_eq!(p[0].params, serde_json::json!({}));
-        assert_eq!(p[0].time_offset, (OffsetBound::Percent(0.0), OffsetBound::Percent(100.0)));
-        assert_eq!((p[2].id.as_str(), p[2].version.as_deref()), ("spin", Some("2.0.0")));
-        assert_eq!(p[2].time_offset, (OffsetBound::Percent(25.0), OffsetBound::Seconds(-0.5)));
+        assert_eq!(
+            p[0].time_offset,
+            (OffsetBound::Percent(0.0), OffsetBound::Percent(100.0))
+        );
+        assert_eq!(
+            (p[2].id.as_str(), p[2].version.as_deref()),
+            ("spin", Some("2.0.0"))
+        );
+        assert_eq!(
+            p[2].time_offset,
+            (OffsetBound::Percent(25.0), OffsetBound::Seconds(-0.5))
+        );
         assert_eq!(p[2].compose, Compose::Add);
-        assert_eq!(p[3].time_offset, (OffsetBound::Seconds(0.0), OffsetBound::Seconds(2.0)));
+        assert_eq!(
+            p[3].time_offset,
+            (OffsetBound::Seconds(0.0), OffsetBound::Seconds(2.0))
+        );
         assert_eq!(p[3].base_time, Some((0.0, 4.0)));
         assert_eq!(p[3].kind_override, Some(PluginKind::Dom));
         let w: Vec<String> = s.warnings.iter().map(Warning::to_string).collect();
         assert!(w.contains(&"cues[0].root.pluginChain[0]: plugin \"glow\" is not implemented yet; node \"x\" renders without it".to_string()), "{w:?}");
-        assert!(w.iter().any(|w| w.starts_with("cues[0].root.pluginChain[1]: plugin \"fadeIn\" is not a MotionText 2.0.0 plugin")));
-        assert!(w.iter().any(|w| w.starts_with("cues[0].root.pluginChain[3]") && w.contains("version 1.0.0")));
+        assert!(w.iter().any(|w| w.starts_with(
+            "cues[0].root.pluginChain[1]: plugin \"fadeIn\" is not a MotionText 2.0.0 plugin"
+        )));
+        assert!(w
+            .iter()
+            .any(|w| w.starts_with("cues[0].root.pluginChain[3]") && w.contains("version 1.0.0")));
         assert_eq!(w.len(), 3, "{w:?}");
         let bad = r#"[{"id": "c", "track": "t", "root": {"id": "x", "eType": "text", "displayTime": [0, 1], "pluginChain": [{"name": "spin", "time_offset": ["a", 1]}]}}]"#;
-        assert_eq!(problems(&doc(bad, "{}"))[0].path, "cues[0].root.pluginChain[0].time_offset");
+        assert_eq!(
+            problems(&doc(bad, "{}"))[0].path,
+            "cues[0].root.pluginChain[0].time_offset"
+        );
     }
 
     #[test]
@@ -451,7 +566,14 @@ mod tests {
         let s = parse(&doc(cue, "{}")).unwrap();
         assert_eq!(s.cues[0].root.kind, NodeKind::Text { text: "hi".into() });
         let paths: Vec<&str> = s.warnings.iter().map(|w| w.path.as_str()).collect();
-        assert_eq!(paths, ["cues[0].root.type", "cues[0].root.content", "cues[0].root.displayTime"]);
+        assert_eq!(
+            paths,
+            [
+                "cues[0].root.type",
+                "cues[0].root.content",
+                "cues[0].root.displayTime"
+            ]
+        );
     }
 
     #[test]
@@ -470,14 +592,22 @@ mod tests {
         assert_eq!(child.id, "cue-0-2-child-0-1");
         assert_eq!(child.display_time, Some((2.0, 4.0)));
         assert_eq!(child.plugins[0].id, "spin");
-        assert_eq!(child.plugins[0].time_offset, (OffsetBound::Seconds(-0.5), OffsetBound::Percent(50.0)));
-        assert_eq!(child.plugins[1].time_offset, (OffsetBound::Seconds(1.0), OffsetBound::Seconds(2.0)));
+        assert_eq!(
+            child.plugins[0].time_offset,
+            (OffsetBound::Seconds(-0.5), OffsetBound::Percent(50.0))
+        );
+        assert_eq!(
+            child.plugins[1].time_offset,
+            (OffsetBound::Seconds(1.0), OffsetBound::Seconds(2.0))
+        );
         assert_eq!(s.stage.base_aspect, BaseAspect::Tall9x16);
     }
 
     #[test]
     fn version_and_stage_checks() {
-        let p = problems(r#"{"version": "3.0", "timebase": {"unit": "frames"}, "stage": {"baseAspect": "4:3"}, "tracks": [], "cues": []}"#);
+        let p = problems(
+            r#"{"version": "3.0", "timebase": {"unit": "frames"}, "stage": {"baseAspect": "4:3"}, "tracks": [], "cues": []}"#,
+        );
         let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["version", "timebase.unit", "stage.baseAspect"]);
     }

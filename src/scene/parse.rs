@@ -91,7 +91,10 @@ impl Builder<'_> {
     fn register_id(&mut self, id: &str, path: &str) {
         if let Some(first) = self.ids.get(id) {
             let first = first.clone();
-            self.problem(path, format!("duplicate id \"{id}\" (first used at {first})"));
+            self.problem(
+                path,
+                format!("duplicate id \"{id}\" (first used at {first})"),
+            );
         } else {
             self.ids.insert(id.to_string(), path.to_string());
         }
@@ -114,13 +117,21 @@ impl Builder<'_> {
         let at = key_path(path, "id");
         let id = match obj.get("id") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            None | Some(Value::Null) if self.version == SourceVersion::V1_3 => self.generate_id(generated_base),
+            None | Some(Value::Null) if self.version == SourceVersion::V1_3 => {
+                self.generate_id(generated_base)
+            }
             Some(other) if self.version == SourceVersion::V1_3 && !other.is_string() => {
-                self.problem(&at, format!("id must be a non-empty string, got {}", show(other)));
+                self.problem(
+                    &at,
+                    format!("id must be a non-empty string, got {}", show(other)),
+                );
                 return self.generate_id(generated_base);
             }
             Some(other) => {
-                self.problem(&at, format!("id must be a non-empty string, got {}", show(other)));
+                self.problem(
+                    &at,
+                    format!("id must be a non-empty string, got {}", show(other)),
+                );
                 return String::new();
             }
             None => {
@@ -134,8 +145,18 @@ impl Builder<'_> {
 
     /// `[start, end]`: two finite numbers, start ≤ end.
     fn time_pair(&mut self, v: &Value, path: &str) -> Option<(f64, f64)> {
-        let Some([a, b]) = v.as_array().map(Vec::as_slice).and_then(|s| <&[Value; 2]>::try_from(s).ok()) else {
-            self.problem(path, format!("must be an array of two numbers [start, end], got {}", show(v)));
+        let Some([a, b]) = v
+            .as_array()
+            .map(Vec::as_slice)
+            .and_then(|s| <&[Value; 2]>::try_from(s).ok())
+        else {
+            self.problem(
+                path,
+                format!(
+                    "must be an array of two numbers [start, end], got {}",
+                    show(v)
+                ),
+            );
             return None;
         };
         let mut bound = |x: &Value, which: &str| -> Option<f64> {
@@ -148,11 +169,17 @@ impl Builder<'_> {
                     }
                 },
                 Value::String(s) if s.trim_end().ends_with('%') => {
-                    self.problem(path, format!("percent display times are not supported ({which} {s:?})"));
+                    self.problem(
+                        path,
+                        format!("percent display times are not supported ({which} {s:?})"),
+                    );
                     None
                 }
                 other => {
-                    self.problem(path, format!("{which} must be a number, got {}", show(other)));
+                    self.problem(
+                        path,
+                        format!("{which} must be a number, got {}", show(other)),
+                    );
                     None
                 }
             }
@@ -171,11 +198,17 @@ impl Builder<'_> {
     fn base_time(&mut self, v: Option<&Value>, path: &str) -> Option<(f64, f64)> {
         let v = v.filter(|v| !v.is_null())?;
         let pair = v.as_array().and_then(|a| match a.as_slice() {
-            [x, y] => x.as_f64().zip(y.as_f64()).filter(|(x, y)| x.is_finite() && y.is_finite()),
+            [x, y] => x
+                .as_f64()
+                .zip(y.as_f64())
+                .filter(|(x, y)| x.is_finite() && y.is_finite()),
             _ => None,
         });
         if pair.is_none() {
-            self.warn(path, format!("baseTime must be two numbers, got {}; ignored", show(v)));
+            self.warn(
+                path,
+                format!("baseTime must be two numbers, got {}; ignored", show(v)),
+            );
         }
         pair
     }
@@ -195,7 +228,10 @@ impl Builder<'_> {
             Some("auto") => stage.base_aspect = BaseAspect::Auto,
             other => self.problem(
                 "stage.baseAspect",
-                format!("must be \"16:9\", \"9:16\" or \"auto\", got {}", other.map_or("nothing".into(), |o| format!("{o:?}"))),
+                format!(
+                    "must be \"16:9\", \"9:16\" or \"auto\", got {}",
+                    other.map_or("nothing".into(), |o| format!("{o:?}"))
+                ),
             ),
         }
         if let Some(sa) = s.get("safeArea") {
@@ -215,12 +251,18 @@ impl Builder<'_> {
             Some("tc") if self.version == SourceVersion::V1_3 => {}
             other => self.problem(
                 "timebase.unit",
-                format!("must be \"seconds\", got {}", other.map_or("nothing".into(), |o| format!("{o:?}"))),
+                format!(
+                    "must be \"seconds\", got {}",
+                    other.map_or("nothing".into(), |o| format!("{o:?}"))
+                ),
             ),
         }
         if let Some(fps) = tb.get("fps") {
             if !fps.as_f64().is_some_and(|f| f.is_finite() && f > 0.0) {
-                self.problem("timebase.fps", format!("must be a positive number, got {}", show(fps)));
+                self.problem(
+                    "timebase.fps",
+                    format!("must be a positive number, got {}", show(fps)),
+                );
             }
         }
     }
@@ -233,7 +275,13 @@ impl Builder<'_> {
         let id = match t.get("id") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             other => {
-                self.problem(&key_path(path, "id"), format!("track id must be a non-empty string, got {}", other.map_or("nothing".into(), show)));
+                self.problem(
+                    &key_path(path, "id"),
+                    format!(
+                        "track id must be a non-empty string, got {}",
+                        other.map_or("nothing".into(), show)
+                    ),
+                );
                 return None;
             }
         };
@@ -241,8 +289,15 @@ impl Builder<'_> {
             Some("subtitle") => TrackKind::Subtitle,
             _ => TrackKind::Free,
         };
-        let layer = t.get("layer").and_then(Value::as_f64).map_or(0, |l| l as i64);
-        let default_style = parse_style(t.get("defaultStyle").unwrap_or(&Value::Null), &key_path(path, "defaultStyle"), &mut self.warnings);
+        let layer = t
+            .get("layer")
+            .and_then(Value::as_f64)
+            .map_or(0, |l| l as i64);
+        let default_style = parse_style(
+            t.get("defaultStyle").unwrap_or(&Value::Null),
+            &key_path(path, "defaultStyle"),
+            &mut self.warnings,
+        );
         let default_box_style = t
             .get("defaultBoxStyle")
             .filter(|b| !b.is_null())
@@ -280,7 +335,13 @@ impl Builder<'_> {
                 }
             },
             other => {
-                self.problem(&key_path(&path, "track"), format!("must name a track, got {}", other.map_or("nothing".into(), show)));
+                self.problem(
+                    &key_path(&path, "track"),
+                    format!(
+                        "must name a track, got {}",
+                        other.map_or("nothing".into(), show)
+                    ),
+                );
                 None
             }
         };
@@ -294,9 +355,19 @@ impl Builder<'_> {
             self.problem(&root_path, "missing or not an object");
             return None;
         };
-        let mut ctx = CueCtx { explicit_times: Vec::new() };
+        let mut ctx = CueCtx {
+            explicit_times: Vec::new(),
+        };
         let root_base = format!("cue-{index}");
-        let root = self.node(root_value, &root_path, &root_base, cue_display, false, 1, &mut ctx);
+        let root = self.node(
+            root_value,
+            &root_path,
+            &root_base,
+            cue_display,
+            false,
+            1,
+            &mut ctx,
+        );
         let dom_lifetime = match explicit_lifetime {
             Some(lt) => {
                 for (p, (s, e)) in &ctx.explicit_times {
@@ -338,7 +409,10 @@ impl Builder<'_> {
                     None
                 }
             },
-            Some(Value::Object(o)) => match (o.get("start").and_then(Value::as_f64), o.get("end").and_then(Value::as_f64)) {
+            Some(Value::Object(o)) => match (
+                o.get("start").and_then(Value::as_f64),
+                o.get("end").and_then(Value::as_f64),
+            ) {
                 (Some(s), Some(e)) => self.time_pair(&Value::from(vec![s, e]), &at),
                 _ => {
                     self.warn(&at, "hintTime needs numeric start and end; the lifetime is computed from the display times");
@@ -346,7 +420,10 @@ impl Builder<'_> {
                 }
             },
             Some(other) => {
-                self.problem(&at, format!("must be a number or {{start, end}}, got {}", show(other)));
+                self.problem(
+                    &at,
+                    format!("must be a number or {{start, end}}, got {}", show(other)),
+                );
                 None
             }
         }
@@ -355,14 +432,20 @@ impl Builder<'_> {
     fn node_kind(&mut self, n: &Map<String, Value>, path: &str) -> Option<&'static str> {
         let (key, value) = if let Some(v) = n.get("eType") {
             ("eType", v)
-        } else if let Some((k, v)) = ["type", "e_type"].iter().find_map(|k| n.get(*k).map(|v| (*k, v))) {
+        } else if let Some((k, v)) = ["type", "e_type"]
+            .iter()
+            .find_map(|k| n.get(*k).map(|v| (*k, v)))
+        {
             self.warn(
                 &key_path(path, k),
                 format!("\"{k}\" is accepted as an alias of \"eType\" (the 2.0 reference renderer would not draw this node)"),
             );
             (k, v)
         } else {
-            self.warn(path, "node has no eType; it is not drawn (nor its children)");
+            self.warn(
+                path,
+                "node has no eType; it is not drawn (nor its children)",
+            );
             return None;
         };
         match value.as_str() {
@@ -371,7 +454,10 @@ impl Builder<'_> {
             Some("image") => Some("image"),
             Some("video") => Some("video"),
             _ => {
-                self.warn(&key_path(path, key), format!("unknown node type {}; the node is not drawn", show(value)));
+                self.warn(
+                    &key_path(path, key),
+                    format!("unknown node type {}; the node is not drawn", show(value)),
+                );
                 None
             }
         }
@@ -396,7 +482,9 @@ impl Builder<'_> {
             None => s.map(|s| s + 1.0),
         };
         match (s, e) {
-            (Some(s), Some(e)) => self.time_pair(&Value::from(vec![s, e]), &key_path(path, "absStart")),
+            (Some(s), Some(e)) => {
+                self.time_pair(&Value::from(vec![s, e]), &key_path(path, "absStart"))
+            }
             _ => {
                 self.problem(path, "absStart/absEnd must be numbers");
                 None
@@ -440,22 +528,42 @@ impl Builder<'_> {
             ctx.explicit_times.push((key_path(path, "displayTime"), dt));
         }
         let resolved_display_time = display_time.or(inherited_display);
-        let has_effect_scope = parent_effect_scope || n.get("effectScope").is_some_and(|e| !e.is_null());
+        let has_effect_scope =
+            parent_effect_scope || n.get("effectScope").is_some_and(|e| !e.is_null());
 
         let kind = match kind_name? {
             "group" => NodeKind::Group,
-            "text" => NodeKind::Text { text: self.node_text(n, path) },
-            "image" => NodeKind::Image { src: self.node_src(n, path) },
-            _ => NodeKind::Video { src: self.node_src(n, path) },
+            "text" => NodeKind::Text {
+                text: self.node_text(n, path),
+            },
+            "image" => NodeKind::Image {
+                src: self.node_src(n, path),
+            },
+            _ => NodeKind::Video {
+                src: self.node_src(n, path),
+            },
         };
         let base_time = {
             let bt = n.get("baseTime").or_else(|| n.get("base_time"));
             self.base_time(bt, &key_path(path, "baseTime"))
         };
-        let layout = parse_layout(n.get("layout").unwrap_or(&Value::Null), &key_path(path, "layout"), self.opts, &mut self.warnings);
-        let style = parse_style(n.get("style").unwrap_or(&Value::Null), &key_path(path, "style"), &mut self.warnings);
+        let layout = parse_layout(
+            n.get("layout").unwrap_or(&Value::Null),
+            &key_path(path, "layout"),
+            self.opts,
+            &mut self.warnings,
+        );
+        let style = parse_style(
+            n.get("style").unwrap_or(&Value::Null),
+            &key_path(path, "style"),
+            &mut self.warnings,
+        );
         let box_style = match (&kind, n.get("boxStyle")) {
-            (NodeKind::Group, Some(b)) if !b.is_null() => Some(parse_style(b, &key_path(path, "boxStyle"), &mut self.warnings)),
+            (NodeKind::Group, Some(b)) if !b.is_null() => Some(parse_style(
+                b,
+                &key_path(path, "boxStyle"),
+                &mut self.warnings,
+            )),
             _ => None,
         };
         let plugins = self.plugins(n, path, &id);
@@ -468,7 +576,15 @@ impl Builder<'_> {
                     for (k, child) in items.iter().enumerate() {
                         let cp = index_path(&children_path, k);
                         let base = format!("{id}-child-{k}");
-                        if let Some(c) = self.node(child, &cp, &base, resolved_display_time, has_effect_scope, depth + 1, ctx) {
+                        if let Some(c) = self.node(
+                            child,
+                            &cp,
+                            &base,
+                            resolved_display_time,
+                            has_effect_scope,
+                            depth + 1,
+                            ctx,
+                        ) {
                             children.push(c);
                         }
                         if self.nodes_exceeded {
@@ -476,7 +592,10 @@ impl Builder<'_> {
                         }
                     }
                 }
-                Some(other) => self.problem(&key_path(path, "children"), format!("must be an array, got {}", show(other))),
+                Some(other) => self.problem(
+                    &key_path(path, "children"),
+                    format!("must be an array, got {}", show(other)),
+                ),
             }
         }
         Some(Node {
@@ -515,7 +634,10 @@ impl Builder<'_> {
         let chars = text.chars().count();
         if chars > self.opts.limits.max_text_chars {
             let limit = self.opts.limits.max_text_chars;
-            self.problem(&key_path(path, "text"), format!("text has {chars} characters, more than the limit of {limit}"));
+            self.problem(
+                &key_path(path, "text"),
+                format!("text has {chars} characters, more than the limit of {limit}"),
+            );
         }
         text
     }
@@ -524,15 +646,28 @@ impl Builder<'_> {
         match n.get("src") {
             Some(Value::String(s)) => s.clone(),
             // A define asset object (§7.4, recommended): its src or url.
-            Some(Value::Object(asset)) => match asset.get("src").or_else(|| asset.get("url")).and_then(Value::as_str) {
+            Some(Value::Object(asset)) => match asset
+                .get("src")
+                .or_else(|| asset.get("url"))
+                .and_then(Value::as_str)
+            {
                 Some(s) => s.to_string(),
                 None => {
-                    self.warn(&key_path(path, "src"), "asset object has no src/url; nothing is drawn");
+                    self.warn(
+                        &key_path(path, "src"),
+                        "asset object has no src/url; nothing is drawn",
+                    );
                     String::new()
                 }
             },
             other => {
-                self.warn(&key_path(path, "src"), format!("missing or invalid src {}; nothing is drawn", other.map_or("(none)".into(), show)));
+                self.warn(
+                    &key_path(path, "src"),
+                    format!(
+                        "missing or invalid src {}; nothing is drawn",
+                        other.map_or("(none)".into(), show)
+                    ),
+                );
                 String::new()
             }
         }
@@ -549,9 +684,17 @@ impl Builder<'_> {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => {
                 let chain = key_path(path, "pluginChain");
-                entries.extend(items.iter().enumerate().map(|(k, e)| (index_path(&chain, k), e)));
+                entries.extend(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(k, e)| (index_path(&chain, k), e)),
+                );
             }
-            Some(other) => self.warn(&key_path(path, "pluginChain"), format!("must be an array, got {}; ignored", show(other))),
+            Some(other) => self.warn(
+                &key_path(path, "pluginChain"),
+                format!("must be an array, got {}; ignored", show(other)),
+            ),
         }
         entries
             .into_iter()
@@ -561,10 +704,17 @@ impl Builder<'_> {
 
     fn plugin_entry(&mut self, v: &Value, path: &str, node_id: &str) -> Option<PluginEntry> {
         let Some(e) = v.as_object() else {
-            self.warn(path, format!("plugin entry must be an object, got {}; ignored", show(v)));
+            self.warn(
+                path,
+                format!("plugin entry must be an object, got {}; ignored", show(v)),
+            );
             return None;
         };
-        let Some(name) = e.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
+        let Some(name) = e
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        else {
             self.warn(path, "plugin entry without a name; ignored");
             return None;
         };
@@ -588,7 +738,10 @@ impl Builder<'_> {
             Some("add") => Compose::Add,
             Some("multiply") => Compose::Multiply,
             Some(other) => {
-                self.warn(&key_path(path, "compose"), format!("unknown compose {other:?}; \"replace\" is used"));
+                self.warn(
+                    &key_path(path, "compose"),
+                    format!("unknown compose {other:?}; \"replace\" is used"),
+                );
                 Compose::Replace
             }
         };
@@ -611,7 +764,14 @@ impl Builder<'_> {
         })
     }
 
-    fn check_plugin_known(&mut self, id: &str, version: Option<&str>, name: &str, path: &str, node_id: &str) {
+    fn check_plugin_known(
+        &mut self,
+        id: &str,
+        version: Option<&str>,
+        name: &str,
+        path: &str,
+        node_id: &str,
+    ) {
         let shipped = V2_PLUGINS.contains(&id);
         if !shipped {
             self.warn(
@@ -624,18 +784,28 @@ impl Builder<'_> {
                 format!("plugin \"{name}\": version {v} is not available (only 2.0.0); node \"{node_id}\" renders without it"),
             );
         } else if !self.opts.known_plugins.iter().any(|k| k == id) {
-            self.warn(path, format!("plugin \"{id}\" is not implemented yet; node \"{node_id}\" renders without it"));
+            self.warn(
+                path,
+                format!(
+                    "plugin \"{id}\" is not implemented yet; node \"{node_id}\" renders without it"
+                ),
+            );
         }
     }
 
     fn time_offset(&mut self, e: &Map<String, Value>, path: &str) -> (OffsetBound, OffsetBound) {
         let snake = e.get("time_offset").filter(|v| !v.is_null());
         if let Some(s) = snake {
-            let valid = s.as_array().is_some_and(|a| a.len() == 2 && a.iter().all(valid_snake_bound));
+            let valid = s
+                .as_array()
+                .is_some_and(|a| a.len() == 2 && a.iter().all(valid_snake_bound));
             if !valid {
                 self.problem(
                     &key_path(path, "time_offset"),
-                    format!("must be two numbers or numeric strings with optional %, got {}", show(s)),
+                    format!(
+                        "must be two numbers or numeric strings with optional %, got {}",
+                        show(s)
+                    ),
                 );
             }
         }
@@ -657,7 +827,10 @@ impl Builder<'_> {
     /// `["0%", "100%"]`, as the migrated 2.0 samples do (`plugin_showcase.json`).
     fn legacy_window(&mut self, e: &Map<String, Value>, path: &str) -> (OffsetBound, OffsetBound) {
         const FIELDS: [&str; 6] = ["relStart", "relEnd", "relStartPct", "relEndPct", "t0", "t1"];
-        if !FIELDS.iter().any(|f| e.get(*f).is_some_and(|v| !v.is_null())) {
+        if !FIELDS
+            .iter()
+            .any(|f| e.get(*f).is_some_and(|v| !v.is_null()))
+        {
             return (OffsetBound::Percent(0.0), OffsetBound::Percent(100.0));
         }
         let mut bound = |secs: &str, pct: &str, legacy: &str| -> OffsetBound {
@@ -666,7 +839,10 @@ impl Builder<'_> {
             }
             if let Some(p) = e.get(pct).and_then(Value::as_f64) {
                 if !(0.0..=1.0).contains(&p) {
-                    self.problem(&key_path(path, pct), format!("must be a fraction between 0 and 1, got {p}"));
+                    self.problem(
+                        &key_path(path, pct),
+                        format!("must be a fraction between 0 and 1, got {p}"),
+                    );
                 }
                 return OffsetBound::Percent(p * 100.0);
             }
@@ -686,7 +862,11 @@ fn valid_snake_bound(v: &Value) -> bool {
         Value::Number(_) => true,
         Value::String(s) => {
             let s = s.trim();
-            s.strip_suffix('%').unwrap_or(s).trim().parse::<f64>().is_ok_and(f64::is_finite)
+            s.strip_suffix('%')
+                .unwrap_or(s)
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(f64::is_finite)
         }
         _ => false,
     }
@@ -696,7 +876,9 @@ fn valid_snake_bound(v: &Value) -> bool {
 /// seconds, anything else → 0 seconds.
 fn offset_bound(v: Option<&Value>) -> OffsetBound {
     match v {
-        Some(Value::Number(n)) => OffsetBound::Seconds(n.as_f64().filter(|f| f.is_finite()).unwrap_or(0.0)),
+        Some(Value::Number(n)) => {
+            OffsetBound::Seconds(n.as_f64().filter(|f| f.is_finite()).unwrap_or(0.0))
+        }
         Some(Value::String(s)) => {
             let s = s.trim();
             if let Some(p) = s.strip_suffix('%') {
@@ -705,7 +887,12 @@ fn offset_bound(v: Option<&Value>) -> OffsetBound {
                     _ => OffsetBound::Seconds(0.0),
                 }
             } else {
-                OffsetBound::Seconds(s.parse::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(0.0))
+                OffsetBound::Seconds(
+                    s.parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite())
+                        .unwrap_or(0.0),
+                )
             }
         }
         _ => OffsetBound::Seconds(0.0),
@@ -724,7 +911,10 @@ fn auto_lifetime(times: &[(String, (f64, f64))]) -> (f64, f64) {
         return (-1.0, f64::INFINITY);
     }
     let start = times.iter().map(|(_, t)| t.0).fold(f64::INFINITY, f64::min);
-    let end = times.iter().map(|(_, t)| t.1).fold(f64::NEG_INFINITY, f64::max);
+    let end = times
+        .iter()
+        .map(|(_, t)| t.1)
+        .fold(f64::NEG_INFINITY, f64::max);
     (start - 0.5, end + 0.5)
 }
 
@@ -749,7 +939,13 @@ pub(crate) fn build_scene(doc: &Value, opts: &ParseOptions) -> Result<Scene, Vec
     match top.get("version") {
         Some(Value::String(v)) if v == "2.0" => {}
         Some(Value::String(v)) if v == "1.3" => b.version = SourceVersion::V1_3,
-        Some(other) => b.problem("version", format!("unsupported version {}; expected \"2.0\" or \"1.3\"", show(other))),
+        Some(other) => b.problem(
+            "version",
+            format!(
+                "unsupported version {}; expected \"2.0\" or \"1.3\"",
+                show(other)
+            ),
+        ),
         None => b.problem("version", "missing; expected \"2.0\" or \"1.3\""),
     }
     b.timebase(top);
@@ -763,7 +959,10 @@ pub(crate) fn build_scene(doc: &Value, opts: &ParseOptions) -> Result<Scene, Vec
                 let path = index_path("tracks", i);
                 if let Some(track) = b.track(t, &path) {
                     if let Some(first) = seen.get(&track.id) {
-                        let message = format!("duplicate track id \"{}\" (first used at {first})", track.id);
+                        let message = format!(
+                            "duplicate track id \"{}\" (first used at {first})",
+                            track.id
+                        );
                         b.problem(&key_path(&path, "id"), message);
                     } else {
                         seen.insert(track.id.clone(), key_path(&path, "id"));
@@ -772,13 +971,26 @@ pub(crate) fn build_scene(doc: &Value, opts: &ParseOptions) -> Result<Scene, Vec
                 }
             }
         }
-        other => b.problem("tracks", format!("must be an array, got {}", other.map_or("nothing".into(), show))),
+        other => b.problem(
+            "tracks",
+            format!(
+                "must be an array, got {}",
+                other.map_or("nothing".into(), show)
+            ),
+        ),
     }
 
     let mut cues = Vec::new();
     match top.get("cues") {
         Some(Value::Array(items)) if items.len() > opts.limits.max_cues => {
-            b.problem("cues", format!("{} cues, more than the limit of {}", items.len(), opts.limits.max_cues));
+            b.problem(
+                "cues",
+                format!(
+                    "{} cues, more than the limit of {}",
+                    items.len(),
+                    opts.limits.max_cues
+                ),
+            );
         }
         Some(Value::Array(items)) => {
             if b.version == SourceVersion::V1_3 {
@@ -793,7 +1005,13 @@ pub(crate) fn build_scene(doc: &Value, opts: &ParseOptions) -> Result<Scene, Vec
                 }
             }
         }
-        other => b.problem("cues", format!("must be an array, got {}", other.map_or("nothing".into(), show))),
+        other => b.problem(
+            "cues",
+            format!(
+                "must be an array, got {}",
+                other.map_or("nothing".into(), show)
+            ),
+        ),
     }
 
     if !b.problems.is_empty() {

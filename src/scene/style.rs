@@ -6,7 +6,9 @@ use serde_json::Value;
 use super::color::parse_color;
 use super::css::{parse_length, parse_padding_shorthand, parse_text_shadow};
 use super::define::key_path;
-use super::model::{Border, CssLength, LineHeight, Padding, Radius, Stroke, Style, TextAlign, WhiteSpace, Warning};
+use super::model::{
+    Border, CssLength, LineHeight, Padding, Radius, Stroke, Style, TextAlign, Warning, WhiteSpace,
+};
 use crate::compose::display::Color;
 
 pub(crate) fn warn(warnings: &mut Vec<Warning>, path: &str, message: impl Into<String>) {
@@ -86,7 +88,10 @@ fn white_space(v: &Value) -> Option<WhiteSpace> {
 
 fn line_height(v: &Value) -> Option<LineHeight> {
     match v {
-        Value::Number(n) => n.as_f64().filter(|x| x.is_finite() && *x >= 0.0).map(LineHeight::Factor),
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .map(LineHeight::Factor),
         Value::String(s) => {
             let s = s.trim();
             if s.eq_ignore_ascii_case("normal") {
@@ -110,7 +115,9 @@ fn font_family(v: &Value) -> Option<String> {
             let mut list = vec![family.to_string()];
             match asset.get("fallback") {
                 Some(Value::String(f)) => list.push(f.clone()),
-                Some(Value::Array(fs)) => list.extend(fs.iter().filter_map(|f| f.as_str().map(str::to_string))),
+                Some(Value::Array(fs)) => {
+                    list.extend(fs.iter().filter_map(|f| f.as_str().map(str::to_string)))
+                }
                 _ => {}
             }
             Some(list.join(", "))
@@ -124,7 +131,11 @@ fn stroke(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> Option<Stroke> 
     let color = match v.get("color") {
         None | Some(Value::Null) => Color::BLACK,
         Some(c) => color_value(c).unwrap_or_else(|| {
-            warn(warnings, &key_path(path, "color"), format!("invalid colour {}; using #000", show(c)));
+            warn(
+                warnings,
+                &key_path(path, "color"),
+                format!("invalid colour {}; using #000", show(c)),
+            );
             Color::BLACK
         }),
     };
@@ -137,7 +148,11 @@ fn border(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> Option<Border> 
     let color = match map.get("color") {
         None | Some(Value::Null) => Color::BLACK,
         Some(c) => color_value(c).unwrap_or_else(|| {
-            warn(warnings, &key_path(path, "color"), format!("invalid colour {}; using #000", show(c)));
+            warn(
+                warnings,
+                &key_path(path, "color"),
+                format!("invalid colour {}; using #000", show(c)),
+            );
             Color::BLACK
         }),
     };
@@ -152,7 +167,10 @@ fn border(v: &Value, path: &str, warnings: &mut Vec<Warning>) -> Option<Border> 
 fn padding(v: &Value) -> Option<Padding> {
     match v {
         Value::String(s) => parse_padding_shorthand(s).map(Padding::Css),
-        Value::Number(n) => n.as_f64().filter(|p| *p >= 0.0).map(|p| Padding::Css([p; 4])),
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|p| *p >= 0.0)
+            .map(|p| Padding::Css([p; 4])),
         Value::Object(m) => {
             let x = m.get("x").map_or(Some(0.0), Value::as_f64)?;
             let y = m.get("y").map_or(Some(0.0), Value::as_f64)?;
@@ -181,7 +199,11 @@ pub(crate) fn parse_style(v: &Value, path: &str, warnings: &mut Vec<Warning>) ->
         Value::Object(m) => m,
         Value::Null => return style,
         other => {
-            warn(warnings, path, format!("style must be an object, got {}; ignored", show(other)));
+            warn(
+                warnings,
+                path,
+                format!("style must be an object, got {}; ignored", show(other)),
+            );
             return style;
         }
     };
@@ -191,7 +213,9 @@ pub(crate) fn parse_style(v: &Value, path: &str, warnings: &mut Vec<Warning>) ->
         }
         let at = key_path(path, key);
         let ok = match key.as_str() {
-            "fontFamily" => font_family(value).map(|f| style.font_family = Some(f)).is_some(),
+            "fontFamily" => font_family(value)
+                .map(|f| style.font_family = Some(f))
+                .is_some(),
             "fontWeight" => match font_weight(value) {
                 Ok(w) => {
                     style.font_weight = w;
@@ -199,13 +223,20 @@ pub(crate) fn parse_style(v: &Value, path: &str, warnings: &mut Vec<Warning>) ->
                 }
                 Err(()) => false,
             },
-            "fontSizeRel" => loose_number(value).map(|f| style.font_size_rel = Some(f)).is_some(),
+            "fontSizeRel" => loose_number(value)
+                .map(|f| style.font_size_rel = Some(f))
+                .is_some(),
             "fontSize" => match value {
-                Value::Number(n) => n.as_f64().map(|f| style.font_size = Some(CssLength::Px(f))).is_some(),
+                Value::Number(n) => n
+                    .as_f64()
+                    .map(|f| style.font_size = Some(CssLength::Px(f)))
+                    .is_some(),
                 Value::String(s) => parse_length(s).map(|l| style.font_size = Some(l)).is_some(),
                 _ => false,
             },
-            "lineHeight" => line_height(value).map(|l| style.line_height = Some(l)).is_some(),
+            "lineHeight" => line_height(value)
+                .map(|l| style.line_height = Some(l))
+                .is_some(),
             "color" => color_value(value).map(|c| style.color = Some(c)).is_some(),
             "textShadow" => value
                 .as_str()
@@ -221,12 +252,22 @@ pub(crate) fn parse_style(v: &Value, path: &str, warnings: &mut Vec<Warning>) ->
                 true
             }
             "align" => text_align(value).map(|a| style.align = Some(a)).is_some(),
-            "textAlign" => text_align(value).map(|a| style.text_align = Some(a)).is_some(),
-            "whiteSpace" => white_space(value).map(|w| style.white_space = Some(w)).is_some(),
-            "backgroundColor" => color_value(value).map(|c| style.background_color = Some(c)).is_some(),
+            "textAlign" => text_align(value)
+                .map(|a| style.text_align = Some(a))
+                .is_some(),
+            "whiteSpace" => white_space(value)
+                .map(|w| style.white_space = Some(w))
+                .is_some(),
+            "backgroundColor" => color_value(value)
+                .map(|c| style.background_color = Some(c))
+                .is_some(),
             "boxBg" => color_value(value).map(|c| style.box_bg = Some(c)).is_some(),
-            "border" => border(value, &at, warnings).map(|b| style.border = Some(b)).is_some(),
-            "borderRadius" => radius(value).map(|r| style.border_radius = Some(r)).is_some(),
+            "border" => border(value, &at, warnings)
+                .map(|b| style.border = Some(b))
+                .is_some(),
+            "borderRadius" => radius(value)
+                .map(|r| style.border_radius = Some(r))
+                .is_some(),
             "padding" => padding(value).map(|p| style.padding = Some(p)).is_some(),
             "opacity" => loose_number(value)
                 .map(|o| style.opacity = Some(o.clamp(0.0, 1.0)))
@@ -236,7 +277,11 @@ pub(crate) fn parse_style(v: &Value, path: &str, warnings: &mut Vec<Warning>) ->
             _ => true,
         };
         if !ok {
-            warn(warnings, &at, format!("invalid value {}; ignored", show(value)));
+            warn(
+                warnings,
+                &at,
+                format!("invalid value {}; ignored", show(value)),
+            );
         }
     }
     style
@@ -269,7 +314,13 @@ mod tests {
         assert_eq!(s.line_height, Some(LineHeight::Factor(1.2)));
         assert_eq!(s.color, Some(Color::rgba8(255, 0, 0, 0.5)));
         assert_eq!(s.text_shadow, Some(vec![]));
-        assert_eq!(s.stroke, Some(Stroke { width_rel: 0.002, color: Color::BLACK }));
+        assert_eq!(
+            s.stroke,
+            Some(Stroke {
+                width_rel: 0.002,
+                color: Color::BLACK
+            })
+        );
         assert_eq!(s.align, Some(TextAlign::Right));
         assert_eq!(s.text_align, Some(TextAlign::Left));
         assert_eq!(s.white_space, Some(WhiteSpace::PreLine));
@@ -280,14 +331,26 @@ mod tests {
         assert_eq!(parse(json!({"fontWeight": "600"})).0.font_weight, Some(600));
         assert_eq!(parse(json!({"fontWeight": 0})).0.font_weight, None);
         assert_eq!(parse(json!({"fontWeight": ""})).0.font_weight, None);
-        assert_eq!(parse(json!({"fontWeight": "normal"})).0.font_weight, Some(400));
-        assert_eq!(parse(json!({"lineHeight": 1.6})).0.line_height, Some(LineHeight::Factor(1.6)));
+        assert_eq!(
+            parse(json!({"fontWeight": "normal"})).0.font_weight,
+            Some(400)
+        );
+        assert_eq!(
+            parse(json!({"lineHeight": 1.6})).0.line_height,
+            Some(LineHeight::Factor(1.6))
+        );
         assert_eq!(
             parse(json!({"lineHeight": "24px"})).0.line_height,
             Some(LineHeight::Length(CssLength::Px(24.0)))
         );
-        assert_eq!(parse(json!({"lineHeight": "normal"})).0.line_height, Some(LineHeight::Normal));
-        assert_eq!(parse(json!({"fontSize": 20})).0.font_size, Some(CssLength::Px(20.0)));
+        assert_eq!(
+            parse(json!({"lineHeight": "normal"})).0.line_height,
+            Some(LineHeight::Normal)
+        );
+        assert_eq!(
+            parse(json!({"fontSize": 20})).0.font_size,
+            Some(CssLength::Px(20.0))
+        );
     }
 
     #[test]
@@ -298,20 +361,37 @@ mod tests {
             "borderRadius": 0.02, "padding": "8px 16px", "opacity": 0.5
         }));
         assert!(w.is_empty(), "{w:?}");
-        assert_eq!(s.border, Some(Border { width_rel: 0.002, color: Color::WHITE, radius_rel: Some(0.01) }));
+        assert_eq!(
+            s.border,
+            Some(Border {
+                width_rel: 0.002,
+                color: Color::WHITE,
+                radius_rel: Some(0.01)
+            })
+        );
         assert_eq!(s.border_radius, Some(Radius::Rel(0.02)));
         assert_eq!(s.padding, Some(Padding::Css([8.0, 16.0, 8.0, 16.0])));
         assert_eq!(s.opacity, Some(0.5));
         assert!(s.has_box_keys());
-        let (s, _) = parse(json!({"padding": {"x": 0.03, "y": 0.01}, "borderRadius": "8px", "border": {}}));
+        let (s, _) =
+            parse(json!({"padding": {"x": 0.03, "y": 0.01}, "borderRadius": "8px", "border": {}}));
         assert_eq!(s.padding, Some(Padding::Rel { x: 0.03, y: 0.01 }));
         assert_eq!(s.border_radius, Some(Radius::Css(CssLength::Px(8.0))));
-        assert_eq!(s.border, Some(Border { width_rel: 0.0, color: Color::BLACK, radius_rel: None }));
+        assert_eq!(
+            s.border,
+            Some(Border {
+                width_rel: 0.0,
+                color: Color::BLACK,
+                radius_rel: None
+            })
+        );
     }
 
     #[test]
     fn invalid_values_are_dropped_with_a_warning() {
-        let (s, w) = parse(json!({"color": "nope", "stroke": {"widthRel": "2px"}, "fontWeight": "heavy", "textShadow": "2px"}));
+        let (s, w) = parse(
+            json!({"color": "nope", "stroke": {"widthRel": "2px"}, "fontWeight": "heavy", "textShadow": "2px"}),
+        );
         assert_eq!(s, Style::default());
         let paths: Vec<&str> = w.iter().map(|w| w.path.as_str()).collect();
         assert!(paths.contains(&"s.color") && paths.contains(&"s.stroke"));
@@ -322,7 +402,9 @@ mod tests {
 
     #[test]
     fn font_asset_object_uses_family() {
-        let (s, _) = parse(json!({"fontFamily": {"type": "font", "family": "Pretendard", "fallback": ["sans-serif"]}}));
+        let (s, _) = parse(
+            json!({"fontFamily": {"type": "font", "family": "Pretendard", "fallback": ["sans-serif"]}}),
+        );
         assert_eq!(s.font_family.as_deref(), Some("Pretendard, sans-serif"));
     }
 }
