@@ -15,7 +15,11 @@ use renderd::pipeline::EncoderChoice;
 use renderd::progress::{CancelToken, Progress};
 
 #[derive(Parser, Debug)]
-#[command(name = "renderd", version, about = "GPU video render service for MotionText captions")]
+#[command(
+    name = "renderd",
+    version,
+    about = "GPU video render service for MotionText captions"
+)]
 struct Cli {
     /// Configuration file (TOML); `RENDERD__SECTION__KEY` variables override it.
     #[arg(long, global = true, env = "RENDERD_CONFIG")]
@@ -85,12 +89,43 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Render { scenario, input, output, width, height, fps, quality, encoder } => {
-            let options = OutputRequest { width, height, fps, quality };
-            render(config, &scenario, RenderRequest { input, output, options, encoder })
+        Command::Render {
+            scenario,
+            input,
+            output,
+            width,
+            height,
+            fps,
+            quality,
+            encoder,
+        } => {
+            let options = OutputRequest {
+                width,
+                height,
+                fps,
+                quality,
+            };
+            render(
+                config,
+                &scenario,
+                RenderRequest {
+                    input,
+                    output,
+                    options,
+                    encoder,
+                },
+            )
         }
-        Command::Frame { scenario, at, output, input, width, height, background } => {
-            let Some(bg) = renderd::scene::parse_css_color(&background) else {
+        Command::Frame {
+            scenario,
+            at,
+            output,
+            input,
+            width,
+            height,
+            background,
+        } => {
+            let Some(bg) = renderd::scene::color::parse_color(&background) else {
                 bail!("--background {background:?} is not a CSS colour");
             };
             if !at.is_finite() || at < 0.0 {
@@ -107,7 +142,14 @@ fn run(cli: Cli) -> Result<()> {
             for (name, kind) in renderd::gpu::list_devices()? {
                 println!("vulkan: {name} ({kind:?})");
             }
-            println!("nvenc: {}", if renderd::pipeline::nvenc_available() { "available" } else { "not available" });
+            println!(
+                "nvenc: {}",
+                if renderd::pipeline::nvenc_available() {
+                    "available"
+                } else {
+                    "not available"
+                }
+            );
             Ok(())
         }
     }
@@ -121,7 +163,8 @@ fn render(config: Config, scenario: &Path, req: RenderRequest) -> Result<()> {
 
     let cancel = CancelToken::new();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, cancel.flag()).context("installing the signal handler")?;
+        signal_hook::flag::register(signal, cancel.flag())
+            .context("installing the signal handler")?;
     }
 
     let reporter = Reporter::new();
@@ -156,14 +199,19 @@ impl Reporter {
     fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(0);
-            let style = ProgressStyle::with_template("{spinner} {msg:>10} [{bar:40}] {pos}/{len} frames · {per_sec} · ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
+            let style = ProgressStyle::with_template(
+                "{spinner} {msg:>10} [{bar:40}] {pos}/{len} frames · {per_sec} · ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Reporter { bar, last_line: std::sync::Mutex::new(Instant::now() - Duration::from_secs(10)) }
+        Reporter {
+            bar,
+            last_line: std::sync::Mutex::new(Instant::now() - Duration::from_secs(10)),
+        }
     }
 
     fn report(&self, p: &Progress) {
@@ -174,10 +222,18 @@ impl Reporter {
                 bar.set_message(p.stage.as_str());
             }
             None => {
-                let Ok(mut last) = self.last_line.lock() else { return };
+                let Ok(mut last) = self.last_line.lock() else {
+                    return;
+                };
                 if last.elapsed() >= Duration::from_secs(2) || p.frames_done >= p.frames_total {
                     *last = Instant::now();
-                    eprintln!("{} {}/{} frames {:.1} fps", p.stage.as_str(), p.frames_done, p.frames_total, p.fps);
+                    eprintln!(
+                        "{} {}/{} frames {:.1} fps",
+                        p.stage.as_str(),
+                        p.frames_done,
+                        p.frames_total,
+                        p.fps
+                    );
                 }
             }
         }
@@ -191,7 +247,8 @@ impl Reporter {
 }
 
 fn write_png(path: &Path, width: u32, height: u32, rgba: &[u8]) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
     encoder.set_color(png::ColorType::Rgba);
     encoder.set_depth(png::BitDepth::Eight);

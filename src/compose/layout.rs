@@ -9,8 +9,8 @@
 use crate::compose::display::Affine;
 use crate::compose::style::{box_look, text_look, BoxLook, TextLook, ROOT_FONT_PX};
 use crate::scene::{
-    Anchor, ChildrenLayout, ConstraintMode, Constraints, Direction, FlexAlign, Justify, LayoutMode, Node, NodeKind,
-    OriginComponent, Style, TextAlign, Track, TrackKind,
+    Anchor, ChildrenLayout, ConstraintMode, Constraints, Direction, FlexAlign, Justify, LayoutMode,
+    Node, NodeKind, OriginComponent, Style, TextAlign, Track, TrackKind,
 };
 use crate::text::{FontSpec, ShapedText, TextEngine};
 
@@ -30,7 +30,10 @@ pub struct LaidText {
 #[derive(Debug, Clone)]
 pub enum LaidContent {
     Text(LaidText),
-    Group { look: Option<BoxLook>, children: Vec<LaidNode> },
+    Group {
+        look: Option<BoxLook>,
+        children: Vec<LaidNode>,
+    },
     /// Image and video nodes: laid out as empty boxes until their media layer exists.
     Empty,
 }
@@ -73,8 +76,17 @@ struct Parent<'a> {
 
 /// Lays out every active node of a cue root at time `t`; nodes re-parented to the stage (§7.2.3)
 /// come back as extra roots, in paint order.
-pub fn layout_cue(root: &Node, track: &Track, stage: StageBox, t: f64, text: &mut TextEngine) -> Vec<LaidNode> {
-    let constraints = track.default_constraints.clone().unwrap_or_else(|| Constraints::defaults_for(track.kind));
+pub fn layout_cue(
+    root: &Node,
+    track: &Track,
+    stage: StageBox,
+    t: f64,
+    text: &mut TextEngine,
+) -> Vec<LaidNode> {
+    let constraints = track
+        .default_constraints
+        .clone()
+        .unwrap_or_else(|| Constraints::defaults_for(track.kind));
     let parent = Parent {
         text_style: track.default_style.clone(),
         font_px: ROOT_FONT_PX,
@@ -119,7 +131,10 @@ impl<'t> Engine<'t> {
             out.extend(extra);
         } else if matches!(node.kind, NodeKind::Group) && node.resolved_display_time.is_none() {
             // A group that is never drawn does not host its children: they sit on the stage.
-            let child_parent = Parent { text_style: self.inherited_text_style(node, parent), ..parent.clone() };
+            let child_parent = Parent {
+                text_style: self.inherited_text_style(node, parent),
+                ..parent.clone()
+            };
             for child in &node.children {
                 self.collect_roots(child, &child_parent, out);
             }
@@ -127,7 +142,8 @@ impl<'t> Engine<'t> {
     }
 
     fn mode(&self, node: &Node, c: &Constraints) -> Mode {
-        let breakout = c.constraint_mode == ConstraintMode::Breakout || (c.breakout_enabled && node.has_effect_scope);
+        let breakout = c.constraint_mode == ConstraintMode::Breakout
+            || (c.breakout_enabled && node.has_effect_scope);
         if breakout {
             return Mode::Absolute;
         }
@@ -173,7 +189,13 @@ impl<'t> Engine<'t> {
         [v, h, v, h]
     }
 
-    fn node_padding(&self, node: &Node, mode: Mode, parent: &Parent<'_>, look: Option<&BoxLook>) -> Edges {
+    fn node_padding(
+        &self,
+        node: &Node,
+        mode: Mode,
+        parent: &Parent<'_>,
+        look: Option<&BoxLook>,
+    ) -> Edges {
         if let Some(p) = look.and_then(|l| l.padding) {
             return p;
         }
@@ -185,10 +207,17 @@ impl<'t> Engine<'t> {
     }
 
     /// A node placed by `layout.position` (§11.2), or an unpositioned root at the stage's top-left.
-    fn layout_positioned_or_block(&mut self, node: &Node, parent: &Parent<'_>) -> (LaidNode, Vec<LaidNode>) {
+    fn layout_positioned_or_block(
+        &mut self,
+        node: &Node,
+        parent: &Parent<'_>,
+    ) -> (LaidNode, Vec<LaidNode>) {
         let c = parent.constraints;
         let mode = self.mode(node, c);
-        let (cx, cy, cw, ch) = parent.positioned_block.unwrap_or((0.0, 0.0, self.stage.w, self.stage.h));
+        let (cx, cy, cw, ch) =
+            parent
+                .positioned_block
+                .unwrap_or((0.0, 0.0, self.stage.w, self.stage.h));
         let Some((px, py)) = node.layout.position else {
             // Normal flow at the top-left of the containing block, as a full-width block.
             let avail = cw;
@@ -222,7 +251,14 @@ impl<'t> Engine<'t> {
         }
         let anchor = node.layout.anchor.unwrap_or(Anchor::CENTER);
         let (left, top) = if node.layout.safe_area_clamp {
-            self.clamp_to_safe_area(node, parent, (px, py), anchor, (laid.w, laid.h), (cx, cy, cw, ch))
+            self.clamp_to_safe_area(
+                node,
+                parent,
+                (px, py),
+                anchor,
+                (laid.w, laid.h),
+                (cx, cy, cw, ch),
+            )
         } else {
             (left, top)
         };
@@ -255,7 +291,15 @@ impl<'t> Engine<'t> {
 
     /// O's transform (§11.3): position, anchor shift, layout translate, then scale/rotate/skew
     /// (and the absolute override) about the transform origin.
-    fn layout_transform(&self, node: &Node, left: f64, top: f64, anchor: Anchor, w: f64, h: f64) -> Affine {
+    fn layout_transform(
+        &self,
+        node: &Node,
+        left: f64,
+        top: f64,
+        anchor: Anchor,
+        w: f64,
+        h: f64,
+    ) -> Affine {
         let tr = &node.layout.transform;
         let (tx, ty) = tr.translate.unwrap_or((0.0, 0.0));
         let mut shift = (-anchor.ax * w + tx * w, -anchor.ay * h + ty * h);
@@ -264,19 +308,23 @@ impl<'t> Engine<'t> {
             shift.0 += ox * w;
             shift.1 += oy * h;
             let (otx, oty) = over.translate.unwrap_or((0.0, 0.0));
-            m = m.mul(Affine::translate((otx * w) as f32, (oty * h) as f32)).mul(linear_part(over));
+            m = m
+                .mul(Affine::translate((otx * w) as f32, (oty * h) as f32))
+                .mul(linear_part(over));
         }
         let (ox, oy) = match node.layout.transform_origin {
             Some((x, y)) => (origin_px(x, w), origin_px(y, h)),
             None => (w / 2.0, h / 2.0),
         };
-        Affine::translate((left + shift.0) as f32, (top + shift.1) as f32).mul(m.about(ox as f32, oy as f32))
+        Affine::translate((left + shift.0) as f32, (top + shift.1) as f32)
+            .mul(m.about(ox as f32, oy as f32))
     }
 
     /// The wrap max-width of a horizontal wrapping group (§11.6), if it applies.
     fn wrap_max_width(&self, node: &Node, parent: &Parent<'_>, mode: Mode) -> Option<f64> {
         let cl = node.layout.children_layout.as_ref()?;
-        let explicit = cl.wrap == Some(true) || (cl.wrap.is_none() && cl.direction == Some(Direction::Horizontal));
+        let explicit = cl.wrap == Some(true)
+            || (cl.wrap.is_none() && cl.direction == Some(Direction::Horizontal));
         if !explicit || cl.direction() != Direction::Horizontal || mode == Mode::Absolute {
             return None;
         }
@@ -294,18 +342,37 @@ impl<'t> Engine<'t> {
         .into_iter()
         .flatten()
         .fold(1.0f64, f64::min);
-        Some((parent.w * ratio).round().min(cl.max_width_px.unwrap_or(f64::INFINITY)))
+        Some(
+            (parent.w * ratio)
+                .round()
+                .min(cl.max_width_px.unwrap_or(f64::INFINITY)),
+        )
     }
 
     fn font_spec(&mut self, look: &TextLook) -> FontSpec {
         let family = self.text.resolve_family(look.family_list.as_deref());
         let size = look.font_px as f32;
         let line_height = look.line_height_px.map(|l| l as f32).unwrap_or(0.0);
-        FontSpec { family, weight: look.weight, size, line_height }
+        FontSpec {
+            family,
+            weight: look.weight,
+            size,
+            line_height,
+        }
     }
 
-    fn shape(&mut self, text: &str, look: &TextLook, font: &FontSpec, max_width: Option<f64>) -> ShapedText {
-        let width = if look.wrap { max_width.map(|w| w as f32) } else { None };
+    fn shape(
+        &mut self,
+        text: &str,
+        look: &TextLook,
+        font: &FontSpec,
+        max_width: Option<f64>,
+    ) -> ShapedText {
+        let width = if look.wrap {
+            max_width.map(|w| w as f32)
+        } else {
+            None
+        };
         if look.line_height_px.is_some() {
             self.text.shape(text, font, width)
         } else {
@@ -322,16 +389,29 @@ impl<'t> Engine<'t> {
                 let font = self.font_spec(&look);
                 let pad = self.node_padding(node, mode, parent, None);
                 let max = self.shape(text, &look, &font, None).width as f64;
-                let min = if look.wrap { self.shape(text, &look, &font, Some(0.0)).width as f64 } else { max };
+                let min = if look.wrap {
+                    self.shape(text, &look, &font, Some(0.0)).width as f64
+                } else {
+                    max
+                };
                 (min + pad[1] + pad[3], max + pad[1] + pad[3])
             }
             NodeKind::Group => {
                 let look = box_style.as_ref().map(|b| box_look(b, self.stage.h));
                 let pad = self.node_padding(node, mode, parent, look.as_ref());
                 let child_parent = self.child_parent(node, parent, &style, mode, None);
-                let kids: Vec<&Node> =
-                    node.children.iter().filter(|c| is_active(c, self.t) && c.layout.position.is_none()).collect();
-                let row = matches!(self.arrangement(node, mode), Arrangement::Flex { dir: Direction::Horizontal, .. });
+                let kids: Vec<&Node> = node
+                    .children
+                    .iter()
+                    .filter(|c| is_active(c, self.t) && c.layout.position.is_none())
+                    .collect();
+                let row = matches!(
+                    self.arrangement(node, mode),
+                    Arrangement::Flex {
+                        dir: Direction::Horizontal,
+                        ..
+                    }
+                );
                 let gap = self.flex_gap(node, parent, mode);
                 let mut min: f64 = 0.0;
                 let mut sum = if row { gap } else { 0.0 };
@@ -360,13 +440,18 @@ impl<'t> Engine<'t> {
     ) -> Parent<'p> {
         let look = text_look(style, self.stage.h, parent.font_px);
         let (w, h) = size.unwrap_or((parent.w, parent.h));
-        let gap_reset = matches!(self.arrangement(node, mode), Arrangement::Flex { .. }) && self.flex_gap(node, parent, mode) > 0.0;
+        let gap_reset = matches!(self.arrangement(node, mode), Arrangement::Flex { .. })
+            && self.flex_gap(node, parent, mode) > 0.0;
         Parent {
             text_style: style.clone(),
             font_px: look.font_px,
             w,
             h,
-            positioned_block: if node.layout.position.is_some() { Some((0.0, 0.0, w, h)) } else { None },
+            positioned_block: if node.layout.position.is_some() {
+                Some((0.0, 0.0, w, h))
+            } else {
+                None
+            },
             gap_reset,
             track: parent.track,
             constraints: parent.constraints,
@@ -376,16 +461,23 @@ impl<'t> Engine<'t> {
     /// How a group arranges its in-flow children.
     fn arrangement(&self, node: &Node, mode: Mode) -> Arrangement {
         match &node.layout.children_layout {
-            Some(cl) if matches!(cl.mode, LayoutMode::Flow | LayoutMode::Grid) => Arrangement::Flex {
-                dir: cl.direction(),
-                wrap: cl.wraps() && cl.direction() == Direction::Horizontal,
-                align: cl.align,
-                justify: cl.justify,
-            },
+            Some(cl) if matches!(cl.mode, LayoutMode::Flow | LayoutMode::Grid) => {
+                Arrangement::Flex {
+                    dir: cl.direction(),
+                    wrap: cl.wraps() && cl.direction() == Direction::Horizontal,
+                    align: cl.align,
+                    justify: cl.justify,
+                }
+            }
             Some(_) => Arrangement::Block,
             None if mode == Mode::Flow => {
                 let a = node.layout.anchor.unwrap_or(Anchor::CENTER);
-                Arrangement::Flex { dir: Direction::Vertical, wrap: false, align: align_from(a.ax), justify: justify_from(a.ay) }
+                Arrangement::Flex {
+                    dir: Direction::Vertical,
+                    wrap: false,
+                    align: align_from(a.ax),
+                    justify: justify_from(a.ay),
+                }
             }
             None => Arrangement::Block,
         }
@@ -395,7 +487,9 @@ impl<'t> Engine<'t> {
     fn flex_gap(&self, node: &Node, parent: &Parent<'_>, _mode: Mode) -> f64 {
         match &node.layout.children_layout {
             Some(ChildrenLayout { gap, .. }) if *gap > 0.0 => {
-                let base = if node.layout.children_layout.as_ref().map(|c| c.direction()) == Some(Direction::Vertical) {
+                let base = if node.layout.children_layout.as_ref().map(|c| c.direction())
+                    == Some(Direction::Vertical)
+                {
                     parent.h
                 } else {
                     parent.w
@@ -411,7 +505,12 @@ impl<'t> Engine<'t> {
         if mode != Mode::Flow {
             return 0.0;
         }
-        let g = parent.constraints.gap.filter(|g| *g > 0.0).or(node.layout.gap_rel).unwrap_or(0.0);
+        let g = parent
+            .constraints
+            .gap
+            .filter(|g| *g > 0.0)
+            .or(node.layout.gap_rel)
+            .unwrap_or(0.0);
         (g * parent.h).round()
     }
 
@@ -435,7 +534,11 @@ impl<'t> Engine<'t> {
                 let pad = self.node_padding(node, mode, parent, None);
                 let mut w = w;
                 if is_block && mode == Mode::Flow {
-                    w = clamp_opt(w, c.min_width.map(|m| m * parent.w), c.max_width.map(|m| m * parent.w));
+                    w = clamp_opt(
+                        w,
+                        c.min_width.map(|m| m * parent.w),
+                        c.max_width.map(|m| m * parent.w),
+                    );
                 }
                 let inner_w = (w - pad[1] - pad[3]).max(0.0);
                 let shaped = self.shape(text, &look, &font, Some(inner_w));
@@ -451,14 +554,27 @@ impl<'t> Engine<'t> {
                 } else {
                     pad[3] + (inner_w - bw) * align_factor(look.align)
                 };
-                let oy = if mode == Mode::Flow { pad[0] + (inner_h - bh) * anchor.ay } else { pad[0] };
-                let font = FontSpec { line_height: shaped.line_height, ..font };
+                let oy = if mode == Mode::Flow {
+                    pad[0] + (inner_h - bh) * anchor.ay
+                } else {
+                    pad[0]
+                };
+                let font = FontSpec {
+                    line_height: shaped.line_height,
+                    ..font
+                };
                 LaidNode {
                     node_id: node.id.clone(),
                     w,
                     h,
                     to_parent: Affine::IDENTITY,
-                    content: LaidContent::Text(LaidText { text: text.clone(), look, font, shaped, offset: (ox, oy) }),
+                    content: LaidContent::Text(LaidText {
+                        text: text.clone(),
+                        look,
+                        font,
+                        shaped,
+                        offset: (ox, oy),
+                    }),
                     clip,
                 }
             }
@@ -469,9 +585,17 @@ impl<'t> Engine<'t> {
                 let arrangement = self.arrangement(node, mode);
                 let gap = self.flex_gap(node, parent, mode);
                 let row_gap = self.constraint_gap(node, parent, mode);
-                let child_parent = self.child_parent(node, parent, &style, mode, Some((w, parent.h)));
-                let (mut children, content_h) =
-                    self.layout_children(node, &child_parent, arrangement, inner_w, gap, row_gap, (pad[3], pad[0]));
+                let child_parent =
+                    self.child_parent(node, parent, &style, mode, Some((w, parent.h)));
+                let (mut children, content_h) = self.layout_children(
+                    node,
+                    &child_parent,
+                    arrangement,
+                    inner_w,
+                    gap,
+                    row_gap,
+                    (pad[3], pad[0]),
+                );
                 let mut h = content_h + pad[0] + pad[2];
                 if is_block && mode == Mode::Flow {
                     h = h.max(c.min_height.map(|m| m * parent.h).unwrap_or(0.0));
@@ -530,7 +654,11 @@ impl<'t> Engine<'t> {
         row_gap: f64,
         (ox, oy): (f64, f64),
     ) -> (Vec<LaidNode>, f64) {
-        let kids: Vec<&Node> = node.children.iter().filter(|c| is_active(c, self.t) && c.layout.position.is_none()).collect();
+        let kids: Vec<&Node> = node
+            .children
+            .iter()
+            .filter(|c| is_active(c, self.t) && c.layout.position.is_none())
+            .collect();
         let mut sink = Vec::new();
         match arrangement {
             Arrangement::Block => {
@@ -546,20 +674,34 @@ impl<'t> Engine<'t> {
                 out.extend(sink);
                 (out, y)
             }
-            Arrangement::Flex { dir: Direction::Vertical, align, justify, .. } => {
+            Arrangement::Flex {
+                dir: Direction::Vertical,
+                align,
+                justify,
+                ..
+            } => {
                 let mut items = Vec::new();
                 for kid in kids {
                     let mode = self.mode(kid, cp.constraints);
                     let (_, max) = self.intrinsic(kid, cp, mode);
                     let mut w = max.min(inner_w);
                     if mode == Mode::Flow && node.layout.children_layout.is_none() {
-                        w = clamp_opt(w, cp.constraints.min_width.map(|m| m * inner_w), cp.constraints.max_width.map(|m| m * inner_w));
+                        w = clamp_opt(
+                            w,
+                            cp.constraints.min_width.map(|m| m * inner_w),
+                            cp.constraints.max_width.map(|m| m * inner_w),
+                        );
                     }
                     items.push(self.layout_at_width(kid, cp, mode, w, false, &mut sink));
                 }
                 let spacing = gap + row_gap;
-                let total: f64 = items.iter().map(|i| i.h).sum::<f64>() + spacing * items.len().saturating_sub(1) as f64
-                    + if gap > 0.0 && !items.is_empty() { gap } else { 0.0 };
+                let total: f64 = items.iter().map(|i| i.h).sum::<f64>()
+                    + spacing * items.len().saturating_sub(1) as f64
+                    + if gap > 0.0 && !items.is_empty() {
+                        gap
+                    } else {
+                        0.0
+                    };
                 let _ = justify;
                 let mut y = if gap > 0.0 { gap } else { 0.0 };
                 for item in &mut items {
@@ -570,16 +712,26 @@ impl<'t> Engine<'t> {
                 items.extend(sink);
                 (items, total)
             }
-            Arrangement::Flex { dir: Direction::Horizontal, wrap, align, justify } => {
+            Arrangement::Flex {
+                dir: Direction::Horizontal,
+                wrap,
+                align,
+                justify,
+            } => {
                 // Intrinsic widths first (without the per-item minimums), then the minimums.
-                let subtitle_item_limits = cp.track.kind == TrackKind::Subtitle && cp.track.default_constraints.is_none();
+                let subtitle_item_limits =
+                    cp.track.kind == TrackKind::Subtitle && cp.track.default_constraints.is_none();
                 let mut items = Vec::new();
                 for kid in kids {
                     let mode = self.mode(kid, cp.constraints);
                     let (_, max) = self.intrinsic(kid, cp, mode);
                     let mut w = max;
                     if subtitle_item_limits {
-                        w = clamp_opt(w, cp.constraints.min_width.map(|m| m * inner_w), cp.constraints.max_width.map(|m| m * inner_w));
+                        w = clamp_opt(
+                            w,
+                            cp.constraints.min_width.map(|m| m * inner_w),
+                            cp.constraints.max_width.map(|m| m * inner_w),
+                        );
                     }
                     items.push(self.layout_at_width(kid, cp, mode, w, false, &mut sink));
                 }
@@ -631,7 +783,12 @@ impl<'t> Engine<'t> {
 #[derive(Debug, Clone, Copy)]
 enum Arrangement {
     Block,
-    Flex { dir: Direction, wrap: bool, align: FlexAlign, justify: Justify },
+    Flex {
+        dir: Direction,
+        wrap: bool,
+        align: FlexAlign,
+        justify: Justify,
+    },
 }
 
 fn align_from(ax: f64) -> FlexAlign {
@@ -687,5 +844,7 @@ fn linear_part(tr: &crate::scene::LayoutTransform) -> Affine {
     let rot = tr.rotate_deg.unwrap_or(0.0);
     let (kx, ky) = tr.skew_deg.unwrap_or((0.0, 0.0));
     // CSS order scale · rotate · skew: the vector is skewed first, then rotated, then scaled.
-    Affine::scale(sx as f32, sy as f32).mul(Affine::rotate_deg(rot as f32)).mul(Affine::skew_deg(kx as f32, ky as f32))
+    Affine::scale(sx as f32, sy as f32)
+        .mul(Affine::rotate_deg(rot as f32))
+        .mul(Affine::skew_deg(kx as f32, ky as f32))
 }

@@ -55,9 +55,18 @@ impl Composer {
         let mut paint_order: Vec<usize> = (0..scene.cues.len()).collect();
         paint_order.sort_by(|&a, &b| {
             let (la, lb) = (scene.cues[a].dom_lifetime.0, scene.cues[b].dom_lifetime.0);
-            la.partial_cmp(&lb).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
+            la.partial_cmp(&lb)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.cmp(&b))
         });
-        Composer { scene, text, options, anims, layouts: HashMap::new(), paint_order }
+        Composer {
+            scene,
+            text,
+            options,
+            anims,
+            layouts: HashMap::new(),
+            paint_order,
+        }
     }
 
     pub fn scene(&self) -> &Scene {
@@ -87,7 +96,11 @@ impl Composer {
             if !active.iter().any(|a| *a) {
                 continue;
             }
-            let key = LayoutKey { cue: ci, active, stage: (css_w.to_bits(), css_h.to_bits()) };
+            let key = LayoutKey {
+                cue: ci,
+                active,
+                stage: (css_w.to_bits(), css_h.to_bits()),
+            };
             let laid = match self.layouts.get(&key) {
                 Some(l) => Arc::clone(l),
                 None => {
@@ -102,7 +115,11 @@ impl Composer {
             };
             let anims = &self.anims;
             let lookup = |id: &str| anims.get(id).cloned();
-            let mut painter = Painter { text: &mut self.text, out: &mut list, t };
+            let mut painter = Painter {
+                text: &mut self.text,
+                out: &mut list,
+                t,
+            };
             for root in laid.iter() {
                 painter.paint(root, to_output, 1.0, &lookup);
             }
@@ -120,11 +137,18 @@ fn activity(node: &Node, t: f64, out: &mut Vec<bool>) {
 
 fn collect_anims(node: &Node, cue_index: u64, out: &mut HashMap<String, AnimSource>) {
     if let Some(display) = node.resolved_display_time {
-        if !node.plugins.is_empty() {
+        // Only the installed plugin versions run (SPEC §12.1): `typewriter@1.0.0` is ignored.
+        let plugins: Vec<_> = node
+            .plugins
+            .iter()
+            .filter(|p| p.version.as_deref().is_none_or(|v| v == "2.0.0"))
+            .cloned()
+            .collect();
+        if !plugins.is_empty() {
             out.insert(
                 node.id.clone(),
                 AnimSource {
-                    plugins: node.plugins.clone(),
+                    plugins,
                     display,
                     base_time: node.base_time,
                     seed: seed_for(cue_index, &node.id),
@@ -146,4 +170,97 @@ fn seed_for(cue_index: u64, id: &str) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display::DrawItem;
+    use super::*;
+    use crate::scene::{parse_scenario, ParseOptions};
+
+    fn sample(name: &str) -> Arc<Scene> {
+        let path = format!(
+            "{}/../shared/motiontext/samples/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let bytes = std::fs::read(&path).expect("sample exists");
+        Arc::new(parse_scenario(&bytes, &ParseOptions::default()).expect("sample parses"))
+    }
+
+    fn boxes(list: &DisplayList) -> Vec<[f32; 4]> {
+        list.items
+            .iter()
+            .filter_map(|i| match i {
+                DrawItem::Box(b) => {
+                    let (x0, y0) = b.transform.apply(b.rect[0], b.rect[1]);
+                    let (x1, y1) = b
+                        .transform
+                        .apply(b.rect[0] + b.rect[2], b.rect[1] + b.rect[3]);
+                    Some([x0, y0, x1, y1])
+                }
+                DrawItem::Mask(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn word_caption_box_matches_the_reference_geometry() {
+        // reference/cwi_demo_full/frame_5.160.png: the caption box spans x 320..960,
+        // y 520..666 (two rows of words, 8px 16px padding, bottom-centre at (640, 666)).
+        let mut c = Composer::new(
+            sample("cwi_demo_full.json"),
+            TextEngine::new(None),
+            ComposeOptions::default(),
+        );
+        let list = c.compose(5.16, [0.0, 0.0, 1280.0, 720.0]);
+        let b = boxes(&list);
+        assert_eq!(b.len(), 1, "one caption box: {b:?}");
+        let [x0, y0, x1, y1] = b[0];
+        assert!(
+            (x0 - 320.0).abs() <= 2.0 && (x1 - 960.0).abs() <= 2.0,
+            "x {x0}..{x1}"
+        );
+        assert!((y1 - 666.0).abs() <= 2.0, "bottom {y1}");
+        assert!((y0 - 520.0).abs() <= 4.0, "top {y0}");
+        let glyphs = list
+            .items
+            .iter()
+            .filter(|i| matches!(i, DrawItem::Mask(_)))
+            .count();
+        assert!(glyphs > 30, "glyphs and their shadows are drawn: {glyphs}");
+    }
+
+    #[test]
+    fn nothing_is_drawn_outside_every_cue() {
+        let mut c = Composer::new(
+            sample("cwi_demo_full.json"),
+            TextEngine::new(None),
+            ComposeOptions::default(),
+        );
+        assert!(c.compose(0.5, [0.0, 0.0, 1280.0, 720.0]).is_empty());
+    }
+
+    #[test]
+    fn stage_scales_to_the_output() {
+        let mut c = Composer::new(
+            sample("cwi_demo_full.json"),
+            TextEngine::new(None),
+            ComposeOptions::default(),
+        );
+        let small = boxes(&c.compose(5.16, [0.0, 0.0, 1280.0, 720.0]))[0];
+        let mut c = Composer::new(
+            sample("cwi_demo_full.json"),
+            TextEngine::new(None),
+            ComposeOptions {
+                css_stage_height: Some(720.0),
+            },
+        );
+        let big = boxes(&c.compose(5.16, [0.0, 0.0, 1920.0, 1080.0]))[0];
+        for i in 0..4 {
+            assert!(
+                (big[i] - small[i] * 1.5).abs() < 1.0,
+                "{big:?} vs {small:?}"
+            );
+        }
+    }
 }

@@ -24,7 +24,13 @@ pub struct Painter<'a> {
 }
 
 impl Painter<'_> {
-    pub fn paint(&mut self, node: &LaidNode, parent: Affine, opacity: f32, anims: &dyn Fn(&str) -> Option<AnimSource>) {
+    pub fn paint(
+        &mut self,
+        node: &LaidNode,
+        parent: Affine,
+        opacity: f32,
+        anims: &dyn Fn(&str) -> Option<AnimSource>,
+    ) {
         let m = parent.mul(node.to_parent);
         match &node.content {
             LaidContent::Group { look, children } => {
@@ -37,7 +43,10 @@ impl Painter<'_> {
                             transform: m,
                             radius: look.radius as f32,
                             border_width: look.border_width as f32,
-                            fill: look.background.unwrap_or(Color::TRANSPARENT).with_alpha_mul(opacity),
+                            fill: look
+                                .background
+                                .unwrap_or(Color::TRANSPARENT)
+                                .with_alpha_mul(opacity),
                             border: look.border_color.with_alpha_mul(opacity),
                         }));
                     }
@@ -55,7 +64,12 @@ impl Painter<'_> {
                                 .look
                                 .shadows
                                 .iter()
-                                .map(|s| ShadowPx { x: s.x, y: s.y, blur: s.blur, color: s.color })
+                                .map(|s| ShadowPx {
+                                    x: s.x,
+                                    y: s.y,
+                                    blur: s.blur,
+                                    color: s.color,
+                                })
                                 .collect(),
                         };
                         let input = AnimInput {
@@ -87,24 +101,40 @@ impl Painter<'_> {
             .mul(Affine::rotate_deg(ch.rot as f32))
             .about(cx, cy);
         let effects = box_affine(&anim.effects).about(cx, cy);
-        let word = anim.cwi_word.as_ref().map(|w| box_affine(w).about(cx, cy)).unwrap_or(Affine::IDENTITY);
+        let word = anim
+            .cwi_word
+            .as_ref()
+            .map(|w| box_affine(w).about(cx, cy))
+            .unwrap_or(Affine::IDENTITY);
         let base = m.mul(channel).mul(effects).mul(word);
         let base_opacity = opacity
             * (ch.opacity.clamp(0.0, 1.0) as f32)
             * (anim.effects.opacity.clamp(0.0, 1.0) as f32)
-            * anim.cwi_word.as_ref().map_or(1.0, |w| w.opacity.clamp(0.0, 1.0) as f32);
+            * anim
+                .cwi_word
+                .as_ref()
+                .map_or(1.0, |w| w.opacity.clamp(0.0, 1.0) as f32);
         let word_color = anim.cwi_word.as_ref().and_then(|w| w.color);
 
         // Group glyphs into atomic boxes: one per split segment, or a single run.
-        let glyphs: Vec<(usize, PlacedGlyph)> =
-            text.shaped.lines.iter().enumerate().flat_map(|(li, l)| l.glyphs.iter().map(move |g| (li, *g))).collect();
+        let glyphs: Vec<(usize, PlacedGlyph)> = text
+            .shaped
+            .lines
+            .iter()
+            .enumerate()
+            .flat_map(|(li, l)| l.glyphs.iter().map(move |g| (li, *g)))
+            .collect();
         let runs: Vec<(Option<&BoxAnim>, Vec<(usize, PlacedGlyph)>)> = match &anim.split {
             Some(split) => split
                 .segments
                 .iter()
                 .zip(&split.boxes)
                 .map(|(seg, b)| {
-                    let gs = glyphs.iter().filter(|(_, g)| g.start >= seg.range.start && g.start < seg.range.end).copied().collect();
+                    let gs = glyphs
+                        .iter()
+                        .filter(|(_, g)| g.start >= seg.range.start && g.start < seg.range.end)
+                        .copied()
+                        .collect();
                     (Some(b), gs)
                 })
                 .collect(),
@@ -121,14 +151,27 @@ impl Painter<'_> {
                     let (li, _) = gs[0];
                     let line = &text.shaped.lines[li];
                     let x0 = gs.iter().map(|(_, g)| g.x).fold(f32::INFINITY, f32::min);
-                    let x1 = gs.iter().map(|(_, g)| g.x + g.w).fold(f32::NEG_INFINITY, f32::max);
-                    let (ox, oy) = (bx + (x0 + x1) / 2.0, by + line.top + text.shaped.line_height / 2.0);
+                    let x1 = gs
+                        .iter()
+                        .map(|(_, g)| g.x + g.w)
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    let (ox, oy) = (
+                        bx + (x0 + x1) / 2.0,
+                        by + line.top + text.shaped.line_height / 2.0,
+                    );
                     (
                         base.mul(box_affine(b).about(ox, oy)),
                         b.opacity.clamp(0.0, 1.0) as f32,
                         b.color.or(word_color),
                         b.text_shadow.as_ref().map(|list| {
-                            list.iter().map(|s| ShadowSpec { x: s.x, y: s.y, blur: s.blur, color: s.color }).collect::<Vec<_>>()
+                            list.iter()
+                                .map(|s| ShadowSpec {
+                                    x: s.x,
+                                    y: s.y,
+                                    blur: s.blur,
+                                    color: s.color,
+                                })
+                                .collect::<Vec<_>>()
                         }),
                         b.brightness as f32,
                         b.blur_px as f32,
@@ -142,23 +185,53 @@ impl Painter<'_> {
             }
             let shadows = shadows.unwrap_or_else(|| text.look.shadows.clone());
             // With a stroke, the fill colour is locked to the node colour (SPEC §9).
-            let fill = if text.look.stroke.is_some() { text.look.color } else { color.unwrap_or(text.look.color) };
+            let fill = if text.look.stroke.is_some() {
+                text.look.color
+            } else {
+                color.unwrap_or(text.look.color)
+            };
             let fill = brighten(fill, brightness).with_alpha_mul(alpha);
             let scale = transform.max_scale();
             // Shadows: the last in the list is the bottom one.
             for s in shadows.iter().rev() {
-                let style = if s.blur > 0.0 { MaskStyle::Blur(s.blur as f32 / 2.0) } else { MaskStyle::Fill };
+                let style = if s.blur > 0.0 {
+                    MaskStyle::Blur(s.blur as f32 / 2.0)
+                } else {
+                    MaskStyle::Fill
+                };
                 let c = s.color.with_alpha_mul(alpha);
                 if c.a <= 0.0 {
                     continue;
                 }
-                self.glyph_quads(&gs, text, bx + s.x as f32, by + s.y as f32, transform, scale, style, c);
+                self.glyph_quads(
+                    &gs,
+                    text,
+                    bx + s.x as f32,
+                    by + s.y as f32,
+                    transform,
+                    scale,
+                    style,
+                    c,
+                );
             }
-            let fill_style = if blur > 0.05 { MaskStyle::Blur(blur) } else { MaskStyle::Fill };
+            let fill_style = if blur > 0.05 {
+                MaskStyle::Blur(blur)
+            } else {
+                MaskStyle::Fill
+            };
             self.glyph_quads(&gs, text, bx, by, transform, scale, fill_style, fill);
             if let Some((width, color)) = text.look.stroke {
                 let c = color.with_alpha_mul(alpha);
-                self.glyph_quads(&gs, text, bx, by, transform, scale, MaskStyle::Stroke(width as f32), c);
+                self.glyph_quads(
+                    &gs,
+                    text,
+                    bx,
+                    by,
+                    transform,
+                    scale,
+                    MaskStyle::Stroke(width as f32),
+                    c,
+                );
             }
         }
     }
@@ -176,9 +249,21 @@ impl Painter<'_> {
         color: Color,
     ) {
         for (_, g) in glyphs {
-            let Some(mask) = self.text.glyph_mask(g.key, scale, style) else { continue };
-            let rect = [dx + g.x + mask.rect[0], dy + g.y + mask.rect[1], mask.rect[2], mask.rect[3]];
-            self.out.items.push(DrawItem::Mask(MaskQuad { mask: mask.mask, rect, transform, color }));
+            let Some(mask) = self.text.glyph_mask(g.key, scale, style) else {
+                continue;
+            };
+            let rect = [
+                dx + g.x + mask.rect[0],
+                dy + g.y + mask.rect[1],
+                mask.rect[2],
+                mask.rect[3],
+            ];
+            self.out.items.push(DrawItem::Mask(MaskQuad {
+                mask: mask.mask,
+                rect,
+                transform,
+                color,
+            }));
         }
     }
 }
@@ -195,5 +280,10 @@ fn brighten(c: Color, k: f32) -> Color {
     if (k - 1.0).abs() < 1e-4 {
         return c;
     }
-    Color { r: (c.r * k).clamp(0.0, 1.0), g: (c.g * k).clamp(0.0, 1.0), b: (c.b * k).clamp(0.0, 1.0), a: c.a }
+    Color {
+        r: (c.r * k).clamp(0.0, 1.0),
+        g: (c.g * k).clamp(0.0, 1.0),
+        b: (c.b * k).clamp(0.0, 1.0),
+        a: c.a,
+    }
 }

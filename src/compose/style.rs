@@ -5,7 +5,12 @@ use crate::scene::{CssLength, LineHeight, Padding, Radius, Shadow, Style, TextAl
 
 /// Host-page defaults (SPEC §1.6).
 pub const ROOT_FONT_PX: f64 = 16.0;
-pub const HOST_TEXT_COLOR: Color = Color { r: 0x1f as f32 / 255.0, g: 0x29 as f32 / 255.0, b: 0x37 as f32 / 255.0, a: 1.0 };
+pub const HOST_TEXT_COLOR: Color = Color {
+    r: 0x1f as f32 / 255.0,
+    g: 0x29 as f32 / 255.0,
+    b: 0x37 as f32 / 255.0,
+    a: 1.0,
+};
 
 /// A text shadow in CSS px.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,7 +51,8 @@ pub struct BoxLook {
 
 impl BoxLook {
     pub fn is_visible(&self) -> bool {
-        self.background.is_some_and(|c| c.a > 0.0) || (self.border_width > 0.0 && self.border_color.a > 0.0)
+        self.background.is_some_and(|c| c.a > 0.0)
+            || (self.border_width > 0.0 && self.border_color.a > 0.0)
     }
 }
 
@@ -82,23 +88,42 @@ pub fn font_px(style: &Style, stage_h: f64, parent_font_px: f64) -> Option<f64> 
 
 /// The reference's default glow (SPEC §9): three stacked black glows.
 fn default_glow() -> Vec<ShadowSpec> {
-    [2.0, 4.0, 8.0].into_iter().map(|blur| ShadowSpec { x: 0.0, y: 0.0, blur, color: Color::BLACK }).collect()
+    [2.0, 4.0, 8.0]
+        .into_iter()
+        .map(|blur| ShadowSpec {
+            x: 0.0,
+            y: 0.0,
+            blur,
+            color: Color::BLACK,
+        })
+        .collect()
 }
 
 pub fn text_look(style: &Style, stage_h: f64, parent_font_px: f64) -> TextLook {
     let sized = font_px(style, stage_h, parent_font_px);
     let font = sized.unwrap_or(32.0);
     let unsized_defaults = sized.is_none();
-    let weight = style.font_weight.unwrap_or(if unsized_defaults { 700 } else { 400 });
-    let color = style.color.unwrap_or(if unsized_defaults { Color::WHITE } else { HOST_TEXT_COLOR });
+    let weight = style
+        .font_weight
+        .unwrap_or(if unsized_defaults { 700 } else { 400 });
+    let color = style.color.unwrap_or(if unsized_defaults {
+        Color::WHITE
+    } else {
+        HOST_TEXT_COLOR
+    });
     let line_height_px = match style.line_height {
         Some(LineHeight::Factor(f)) => Some(f * font),
         Some(LineHeight::Length(len)) => Some(length_px(len, font, parent_font_px)),
         Some(LineHeight::Normal) | None => None,
     };
-    let stroke = style.stroke.map(|s| (round(stage_h * s.width_rel).max(1.0), s.color));
+    let stroke = style
+        .stroke
+        .map(|s| (round(stage_h * s.width_rel).max(1.0), s.color));
     let shadows = match &style.text_shadow {
-        Some(list) => list.iter().map(|s| shadow_px(s, font, parent_font_px, color)).collect(),
+        Some(list) => list
+            .iter()
+            .map(|s| shadow_px(s, font, parent_font_px, color))
+            .collect(),
         None if stroke.is_none() => default_glow(),
         None => Vec::new(),
     };
@@ -111,7 +136,10 @@ pub fn text_look(style: &Style, stage_h: f64, parent_font_px: f64) -> TextLook {
         shadows,
         stroke,
         align: style.align.unwrap_or(TextAlign::Left),
-        wrap: !matches!(style.white_space, Some(crate::scene::WhiteSpace::NoWrap | crate::scene::WhiteSpace::Pre)),
+        wrap: !matches!(
+            style.white_space,
+            Some(crate::scene::WhiteSpace::NoWrap | crate::scene::WhiteSpace::Pre)
+        ),
     }
 }
 
@@ -143,7 +171,14 @@ pub fn box_look(style: &Style, stage_h: f64) -> BoxLook {
             [v, h, v, h]
         }
     });
-    BoxLook { background, border_width, border_color, radius, padding, opacity: style.opacity.unwrap_or(1.0).clamp(0.0, 1.0) }
+    BoxLook {
+        background,
+        border_width,
+        border_color,
+        radius,
+        padding,
+        opacity: style.opacity.unwrap_or(1.0).clamp(0.0, 1.0),
+    }
 }
 
 #[cfg(test)]
@@ -153,18 +188,31 @@ mod tests {
 
     #[test]
     fn font_size_rel_is_rounded_from_stage_height() {
-        let s = Style { font_size_rel: Some(0.07), ..Default::default() };
+        let s = Style {
+            font_size_rel: Some(0.07),
+            ..Default::default()
+        };
         assert_eq!(font_px(&s, 720.0, 16.0), Some(50.0));
-        let s = Style { font_size_rel: Some(0.07), font_size: Some(CssLength::Px(24.0)), ..Default::default() };
+        let s = Style {
+            font_size_rel: Some(0.07),
+            font_size: Some(CssLength::Px(24.0)),
+            ..Default::default()
+        };
         assert_eq!(font_px(&s, 720.0, 16.0), Some(24.0), "fontSize wins");
-        let s = Style { font_size: Some(CssLength::Em(1.5)), ..Default::default() };
+        let s = Style {
+            font_size: Some(CssLength::Em(1.5)),
+            ..Default::default()
+        };
         assert_eq!(font_px(&s, 720.0, 20.0), Some(30.0));
     }
 
     #[test]
     fn unsized_text_gets_32px_white_bold() {
         let look = text_look(&Style::default(), 720.0, 16.0);
-        assert_eq!((look.font_px, look.weight, look.color), (32.0, 700, Color::WHITE));
+        assert_eq!(
+            (look.font_px, look.weight, look.color),
+            (32.0, 700, Color::WHITE)
+        );
         assert_eq!(look.shadows.len(), 3, "default triple glow");
     }
 
@@ -172,7 +220,10 @@ mod tests {
     fn stroke_disables_the_default_glow() {
         let s = Style {
             font_size_rel: Some(0.05),
-            stroke: Some(Stroke { width_rel: 0.004, color: Color::BLACK }),
+            stroke: Some(Stroke {
+                width_rel: 0.004,
+                color: Color::BLACK,
+            }),
             ..Default::default()
         };
         let look = text_look(&s, 720.0, 16.0);
@@ -183,7 +234,10 @@ mod tests {
 
     #[test]
     fn box_padding_forms() {
-        let s = Style { padding: Some(Padding::Rel { x: 0.02, y: 0.01 }), ..Default::default() };
+        let s = Style {
+            padding: Some(Padding::Rel { x: 0.02, y: 0.01 }),
+            ..Default::default()
+        };
         assert_eq!(box_look(&s, 720.0).padding, Some([7.0, 14.0, 7.0, 14.0]));
     }
 }

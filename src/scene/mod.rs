@@ -133,7 +133,7 @@ mod tests {
     use super::*;
     use std::path::{Path, PathBuf};
 
-    const SAMPLES: &str = "/work/shared/motiontext/samples";
+    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/motiontext/samples");
 
     fn parse(json: &str) -> Result<Scene, ScenarioError> {
         parse_scenario(json.as_bytes(), &ParseOptions::default())

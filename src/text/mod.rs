@@ -10,7 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cosmic_text::{
-    Attrs, Buffer, CacheKey, CacheKeyFlags, Family, FontSystem, Metrics, Shaping, SwashCache, Weight, Wrap,
+    Attrs, Buffer, CacheKey, CacheKeyFlags, Family, FontSystem, Metrics, Shaping, SwashCache,
+    Weight, Wrap,
 };
 use zeno::{Format, Mask as ZenoMask, Origin, Stroke, Transform};
 
@@ -121,7 +122,9 @@ pub struct TextEngine {
 
 impl std::fmt::Debug for TextEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TextEngine").field("faces", &self.fonts.db().len()).finish()
+        f.debug_struct("TextEngine")
+            .field("faces", &self.fonts.db().len())
+            .finish()
     }
 }
 
@@ -174,7 +177,9 @@ impl TextEngine {
     fn family_present(&self, name: &str) -> Option<String> {
         let lower = name.to_ascii_lowercase();
         let mapped = match lower.as_str() {
-            "sans-serif" | "arial" | "helvetica" | "helvetica neue" | "system-ui" => SANS_SERIF_FAMILY,
+            "sans-serif" | "arial" | "helvetica" | "helvetica neue" | "system-ui" => {
+                SANS_SERIF_FAMILY
+            }
             "serif" | "times" | "times new roman" => SERIF_FAMILY,
             "monospace" | "courier" | "courier new" => MONOSPACE_FAMILY,
             _ => name,
@@ -191,10 +196,16 @@ impl TextEngine {
     pub fn shape(&mut self, text: &str, spec: &FontSpec, max_width: Option<f32>) -> ShapedText {
         let metrics = Metrics::new(spec.size.max(1.0), spec.line_height.max(1.0));
         let mut buffer = Buffer::new(&mut self.fonts, metrics);
-        buffer.set_wrap(if max_width.is_some() { Wrap::Word } else { Wrap::None });
+        buffer.set_wrap(if max_width.is_some() {
+            Wrap::Word
+        } else {
+            Wrap::None
+        });
         // A tiny epsilon: a line exactly as wide as the box must not wrap.
         buffer.set_size(max_width.map(|w| w.max(0.0) + 0.01), None);
-        let attrs = Attrs::new().family(Family::Name(&spec.family)).weight(Weight(spec.weight));
+        let attrs = Attrs::new()
+            .family(Family::Name(&spec.family))
+            .weight(Weight(spec.weight));
         buffer.set_text(text, &attrs, Shaping::Advanced, None);
         buffer.shape_until_scroll(&mut self.fonts, false);
 
@@ -219,11 +230,21 @@ impl TextEngine {
                 })
                 .collect();
             width = width.max(run.line_w);
-            lines.push(ShapedLine { baseline: run.line_y, top: run.line_top, width: run.line_w, glyphs });
+            lines.push(ShapedLine {
+                baseline: run.line_y,
+                top: run.line_top,
+                width: run.line_w,
+                glyphs,
+            });
         }
         let line_height = spec.line_height.max(1.0);
         let height = lines.len().max(1) as f32 * line_height;
-        ShapedText { lines, width, height, line_height }
+        ShapedText {
+            lines,
+            width,
+            height,
+            line_height,
+        }
     }
 
     /// CSS `line-height: normal` for a family at `size` px: the face's ascent + descent + line
@@ -235,7 +256,8 @@ impl TextEngine {
             ..Default::default()
         };
         let id = self.fonts.db().query(&query);
-        id.map(|id| self.face_line_height(id, weight, size)).unwrap_or(size * 1.15)
+        id.map(|id| self.face_line_height(id, weight, size))
+            .unwrap_or(size * 1.15)
     }
 
     fn face_line_height(&mut self, id: cosmic_text::fontdb::ID, weight: u16, size: f32) -> f32 {
@@ -250,17 +272,41 @@ impl TextEngine {
 
     /// Like [`TextEngine::shape`] with `line-height: normal`: the tallest normal line height of
     /// the faces the text actually uses (Hangul falls back to a taller CJK face).
-    pub fn shape_normal(&mut self, text: &str, spec: &FontSpec, max_width: Option<f32>) -> ShapedText {
+    pub fn shape_normal(
+        &mut self,
+        text: &str,
+        spec: &FontSpec,
+        max_width: Option<f32>,
+    ) -> ShapedText {
         let primary = self.normal_line_height(&spec.family, spec.weight, spec.size);
-        let first = self.shape(text, &FontSpec { line_height: primary, ..spec.clone() }, max_width);
-        let mut faces: Vec<cosmic_text::fontdb::ID> =
-            first.lines.iter().flat_map(|l| l.glyphs.iter().map(|g| g.key.font)).collect();
+        let first = self.shape(
+            text,
+            &FontSpec {
+                line_height: primary,
+                ..spec.clone()
+            },
+            max_width,
+        );
+        let mut faces: Vec<cosmic_text::fontdb::ID> = first
+            .lines
+            .iter()
+            .flat_map(|l| l.glyphs.iter().map(|g| g.key.font))
+            .collect();
         faces.sort();
         faces.dedup();
-        let tallest =
-            faces.into_iter().map(|id| self.face_line_height(id, spec.weight, spec.size)).fold(primary, f32::max);
+        let tallest = faces
+            .into_iter()
+            .map(|id| self.face_line_height(id, spec.weight, spec.size))
+            .fold(primary, f32::max);
         if tallest > primary + 0.01 {
-            self.shape(text, &FontSpec { line_height: tallest, ..spec.clone() }, max_width)
+            self.shape(
+                text,
+                &FontSpec {
+                    line_height: tallest,
+                    ..spec.clone()
+                },
+                max_width,
+            )
         } else {
             first
         }
@@ -273,14 +319,23 @@ impl TextEngine {
 
     /// The coverage mask of a glyph drawn at `draw_scale` (CSS px → output px), rasterised at
     /// the nearest quarter-octave bucket at or above that scale. `None` for empty glyphs (space).
-    pub fn glyph_mask(&mut self, glyph: GlyphId, draw_scale: f32, style: MaskStyle) -> Option<GlyphMask> {
+    pub fn glyph_mask(
+        &mut self,
+        glyph: GlyphId,
+        draw_scale: f32,
+        style: MaskStyle,
+    ) -> Option<GlyphMask> {
         let bucket = scale_bucket(draw_scale);
         let style_key = match style {
             MaskStyle::Fill => StyleKey::Fill,
             MaskStyle::Stroke(w) => StyleKey::Stroke((w.max(0.0) * 64.0).round() as u32),
             MaskStyle::Blur(s) => StyleKey::Blur((s.max(0.0) * 16.0).round() as u32),
         };
-        let key = MaskKey { glyph, bucket, style: style_key };
+        let key = MaskKey {
+            glyph,
+            bucket,
+            style: style_key,
+        };
         if let Some(hit) = self.masks.get(&key) {
             return hit.clone();
         }
@@ -299,7 +354,9 @@ impl TextEngine {
             Weight(glyph.weight),
             CacheKeyFlags::DISABLE_HINTING,
         );
-        let commands = self.swash.get_outline_commands(&mut self.fonts, cache_key)?;
+        let commands = self
+            .swash
+            .get_outline_commands(&mut self.fonts, cache_key)?;
         if commands.is_empty() {
             return None;
         }
@@ -336,8 +393,21 @@ impl TextEngine {
         }
         let id = self.next_mask_id;
         self.next_mask_id += 1;
-        let rect = [left as f32 / scale, top as f32 / scale, w as f32 / scale, h as f32 / scale];
-        Some(GlyphMask { mask: Arc::new(Mask { id, width: w, height: h, pixels }), rect })
+        let rect = [
+            left as f32 / scale,
+            top as f32 / scale,
+            w as f32 / scale,
+            h as f32 / scale,
+        ];
+        Some(GlyphMask {
+            mask: Arc::new(Mask {
+                id,
+                width: w,
+                height: h,
+                pixels,
+            }),
+            rect,
+        })
     }
 }
 
@@ -358,7 +428,9 @@ fn gaussian_blur(src: &[u8], w: u32, h: u32, pad: u32, sigma: f32) -> Vec<u8> {
     let (ow, oh) = (w + 2 * pad, h + 2 * pad);
     let radius = pad as isize;
     let kernel: Vec<f32> = {
-        let k: Vec<f32> = (-radius..=radius).map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp()).collect();
+        let k: Vec<f32> = (-radius..=radius)
+            .map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp())
+            .collect();
         let sum: f32 = k.iter().sum();
         k.into_iter().map(|v| v / sum).collect()
     };
@@ -402,14 +474,25 @@ mod tests {
     use super::*;
 
     fn spec(engine: &mut TextEngine, family: &str, size: f32) -> FontSpec {
-        FontSpec { family: engine.resolve_family(Some(family)), weight: 400, size, line_height: size * 1.6 }
+        FontSpec {
+            family: engine.resolve_family(Some(family)),
+            weight: 400,
+            size,
+            line_height: size * 1.6,
+        }
     }
 
     #[test]
     fn css_family_lists_resolve_to_installed_faces() {
         let mut e = TextEngine::new(None);
-        assert_eq!(e.resolve_family(Some("Arial, sans-serif")), "Liberation Sans");
-        assert_eq!(e.resolve_family(Some("'No Such Font', \"Helvetica\"")), "Liberation Sans");
+        assert_eq!(
+            e.resolve_family(Some("Arial, sans-serif")),
+            "Liberation Sans"
+        );
+        assert_eq!(
+            e.resolve_family(Some("'No Such Font', \"Helvetica\"")),
+            "Liberation Sans"
+        );
         assert_eq!(e.resolve_family(Some("NoSuch")), DEFAULT_FAMILY);
         assert_eq!(e.resolve_family(None), DEFAULT_FAMILY);
     }
@@ -420,11 +503,18 @@ mod tests {
         let s = spec(&mut e, "Arial", 40.0);
         let shaped = e.shape("안녕하세요 MotionText 123!", &s, None);
         assert_eq!(shaped.lines.len(), 1);
-        assert!(shaped.width > 300.0 && shaped.width < 700.0, "width {}", shaped.width);
+        assert!(
+            shaped.width > 300.0 && shaped.width < 700.0,
+            "width {}",
+            shaped.width
+        );
         let glyphs = &shaped.lines[0].glyphs;
         // Hangul comes from a different face than Latin (font fallback).
         let hangul_font = glyphs.first().map(|g| g.key.font);
-        let latin_font = glyphs.iter().find(|g| &"안녕하세요 MotionText 123!"[g.start..g.end] == "M").map(|g| g.key.font);
+        let latin_font = glyphs
+            .iter()
+            .find(|g| &"안녕하세요 MotionText 123!"[g.start..g.end] == "M")
+            .map(|g| g.key.font);
         assert!(hangul_font.is_some() && latin_font.is_some() && hangul_font != latin_font);
     }
 
@@ -446,15 +536,24 @@ mod tests {
         let s = spec(&mut e, "Arial", 32.0);
         let shaped = e.shape("H", &s, None);
         let g = shaped.lines[0].glyphs[0].key;
-        let m1 = e.glyph_mask(g, 1.0, MaskStyle::Fill).expect("H has an outline");
+        let m1 = e
+            .glyph_mask(g, 1.0, MaskStyle::Fill)
+            .expect("H has an outline");
         let again = e.glyph_mask(g, 1.0, MaskStyle::Fill).expect("cached");
         assert_eq!(m1.mask.id, again.mask.id);
         let big = e.glyph_mask(g, 1.5, MaskStyle::Fill).expect("H at 1.5x");
-        assert!(big.mask.height > m1.mask.height, "rasterised larger for a larger scale");
+        assert!(
+            big.mask.height > m1.mask.height,
+            "rasterised larger for a larger scale"
+        );
         // Same CSS-px rectangle whatever the raster scale (within a pixel).
         assert!((big.rect[3] - m1.rect[3]).abs() < 1.5);
         // 'H' at 32 px: cap height about 23 px, above the baseline.
-        assert!(m1.rect[1] < -18.0 && m1.rect[1] > -28.0, "top {}", m1.rect[1]);
+        assert!(
+            m1.rect[1] < -18.0 && m1.rect[1] > -28.0,
+            "top {}",
+            m1.rect[1]
+        );
         let covered = m1.mask.pixels.iter().filter(|&&p| p > 128).count();
         assert!(covered > 50);
     }
@@ -465,12 +564,17 @@ mod tests {
         let s = spec(&mut e, "Arial", 32.0);
         let g = e.shape("O", &s, None).lines[0].glyphs[0].key;
         let fill = e.glyph_mask(g, 1.0, MaskStyle::Fill).expect("fill");
-        let stroke = e.glyph_mask(g, 1.0, MaskStyle::Stroke(4.0)).expect("stroke");
+        let stroke = e
+            .glyph_mask(g, 1.0, MaskStyle::Stroke(4.0))
+            .expect("stroke");
         let blur = e.glyph_mask(g, 1.0, MaskStyle::Blur(4.0)).expect("blur");
         assert!(stroke.rect[2] > fill.rect[2] + 2.0);
         assert!(blur.rect[2] >= fill.rect[2] + 20.0);
         // The stroke's centre (inside of the 'O' ring) is empty; the blur is soft: no hard 255 edge.
-        assert!(blur.mask.pixels.iter().all(|&p| p < 255) || blur.mask.pixels.iter().filter(|&&p| p == 255).count() < 10);
+        assert!(
+            blur.mask.pixels.iter().all(|&p| p < 255)
+                || blur.mask.pixels.iter().filter(|&&p| p == 255).count() < 10
+        );
     }
 
     #[test]
@@ -481,7 +585,11 @@ mod tests {
         assert!((56.0..=59.0).contains(&latin), "{latin}");
         let s = spec(&mut e, "Arial", 50.0);
         let mixed = e.shape_normal("Go 가자", &s, None);
-        assert!(mixed.line_height > 70.0, "Hangul fallback makes the line taller: {}", mixed.line_height);
+        assert!(
+            mixed.line_height > 70.0,
+            "Hangul fallback makes the line taller: {}",
+            mixed.line_height
+        );
     }
 
     #[test]
