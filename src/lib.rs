@@ -4,5 +4,6 @@
 #![deny(unsafe_code)]
 
 pub mod compose;
+pub mod pipeline;
 pub mod progress;
 pub mod scene;
