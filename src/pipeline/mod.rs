@@ -408,3 +408,421 @@ pub fn render_file(
     );
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::process::Command;
+    use std::sync::Mutex;
+
+    use ffmpeg::format::Pixel;
+    use ffmpeg::software::scaling;
+
+    /// Converts to yuv420p at a fixed size with swscale; keeps `delay` frames in flight.
+    struct ScaleStage {
+        width: u32,
+        height: u32,
+        delay: usize,
+        in_flight: VecDeque<ffmpeg::frame::Video>,
+        pushed: u64,
+        cancel_after: Option<(u64, CancelToken)>,
+        times: std::sync::Arc<Mutex<Vec<f64>>>,
+    }
+
+    impl ScaleStage {
+        fn new(width: u32, height: u32, delay: usize) -> Self {
+            Self {
+                width,
+                height,
+                delay,
+                in_flight: VecDeque::new(),
+                pushed: 0,
+                cancel_after: None,
+                times: Default::default(),
+            }
+        }
+    }
+
+    impl FrameStage for ScaleStage {
+        fn output_format(&self) -> OutputFormat {
+            OutputFormat {
+                width: self.width,
+                height: self.height,
+                pixel: Pixel::YUV420P,
+            }
+        }
+
+        fn push(
+            &mut self,
+            frame: &ffmpeg::frame::Video,
+            t: f64,
+        ) -> Result<Vec<ffmpeg::frame::Video>, StageError> {
+            let mut scaler = scaling::Context::get(
+                frame.format(),
+                frame.width(),
+                frame.height(),
+                Pixel::YUV420P,
+                self.width,
+                self.height,
+                scaling::Flags::BILINEAR,
+            )
+            .map_err(|e| StageError(format!("swscale: {e}")))?;
+            let mut out = ffmpeg::frame::Video::new(Pixel::YUV420P, self.width, self.height);
+            scaler
+                .run(frame, &mut out)
+                .map_err(|e| StageError(format!("swscale run: {e}")))?;
+            self.pushed += 1;
+            self.times
+                .lock()
+                .map_err(|_| StageError("poisoned".into()))?
+                .push(t);
+            if let Some((after, token)) = &self.cancel_after {
+                if self.pushed >= *after {
+                    token.cancel();
+                }
+            }
+            self.in_flight.push_back(out);
+            let mut ready = Vec::new();
+            while self.in_flight.len() > self.delay {
+                ready.extend(self.in_flight.pop_front());
+            }
+            Ok(ready)
+        }
+
+        fn finish(&mut self) -> Result<Vec<ffmpeg::frame::Video>, StageError> {
+            Ok(self.in_flight.drain(..).collect())
+        }
+    }
+
+    fn ffmpeg_cli(args: &[&str]) {
+        let status = Command::new("ffmpeg")
+            .args(["-y", "-hide_banner", "-loglevel", "error"])
+            .args(args)
+            .status()
+            .expect("ffmpeg CLI runs");
+        assert!(status.success(), "ffmpeg {args:?} failed");
+    }
+
+    fn make_clip(path: &Path, audio: Option<&str>) {
+        let p = path.to_str().expect("utf-8 temp path");
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25:duration=2",
+        ];
+        if audio.is_some() {
+            args.extend([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=2:sample_rate=44100",
+            ]);
+        }
+        args.extend([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ]);
+        if let Some(codec) = audio {
+            args.extend(["-c:a", codec]);
+        }
+        args.push(p);
+        ffmpeg_cli(&args);
+    }
+
+    struct Probed {
+        video_codec: String,
+        pix_fmt: String,
+        frames: u64,
+        duration: f64,
+        audio_codec: Option<String>,
+    }
+
+    fn ffprobe(path: &Path) -> Probed {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-show_entries"])
+            .args([
+                "stream=codec_type,codec_name,pix_fmt,nb_read_frames,duration",
+                "-of",
+                "json",
+            ])
+            .arg(path)
+            .output()
+            .expect("ffprobe runs");
+        assert!(out.status.success(), "ffprobe failed on {}", path.display());
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+        let streams = json["streams"].as_array().expect("streams").clone();
+        let video = streams
+            .iter()
+            .find(|s| s["codec_type"] == "video")
+            .expect("video stream");
+        let audio = streams.iter().find(|s| s["codec_type"] == "audio");
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        Probed {
+            video_codec: text(&video["codec_name"]),
+            pix_fmt: text(&video["pix_fmt"]),
+            frames: text(&video["nb_read_frames"]).parse().expect("frame count"),
+            duration: text(&video["duration"]).parse().expect("duration"),
+            audio_codec: audio.map(|a| text(&a["codec_name"])),
+        }
+    }
+
+    fn render(spec: &RenderJobSpec, stage: ScaleStage) -> Result<RenderReport, RenderError> {
+        render_file(
+            spec,
+            Box::new(stage),
+            &|_: &Progress| {},
+            &CancelToken::new(),
+        )
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("read temp dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("renderd-tmp") || n.starts_with("out"))
+            .collect()
+    }
+
+    #[test]
+    fn renders_every_frame_with_aac_audio() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in.mp4");
+        make_clip(&input, Some("aac"));
+        let info = probe(&input).expect("probe");
+        assert_eq!((info.width, info.height), (320, 240));
+        assert_eq!(info.fps, ffmpeg::Rational(25, 1));
+        assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+        assert!((info.duration_s - 2.0).abs() < 0.05, "{}", info.duration_s);
+
+        let output = dir.path().join("out.mp4");
+        let mut spec = RenderJobSpec::new(&input, &output);
+        spec.encoder = EncoderChoice::X264;
+        let stage = ScaleStage::new(320, 240, 2);
+        let times = stage.times.clone();
+        let updates = Mutex::new(Vec::new());
+        let sink = |p: &Progress| updates.lock().expect("progress lock").push(p.clone());
+        let report =
+            render_file(&spec, Box::new(stage), &sink, &CancelToken::new()).expect("render");
+        assert_eq!(report.frames, 50);
+        assert_eq!(report.encoder, EncoderKind::X264);
+        assert!((report.duration_s - 2.0).abs() < 1e-9);
+
+        let p = ffprobe(&output);
+        assert_eq!(p.video_codec, "h264");
+        assert_eq!(p.pix_fmt, "yuv420p");
+        assert_eq!(p.frames, 50);
+        assert!(
+            (p.duration - 2.0).abs() <= 1.0 / 25.0,
+            "duration {}",
+            p.duration
+        );
+        assert_eq!(p.audio_codec.as_deref(), Some("aac"));
+
+        let times = times.lock().expect("times lock").clone();
+        let expected: Vec<f64> = (0..50).map(|n| n as f64 / 25.0).collect();
+        assert_eq!(times, expected, "stage sees output times n/fps");
+        let updates = updates.into_inner().expect("progress");
+        let last = updates.last().expect("progress reported");
+        assert_eq!((last.frames_done, last.frames_total), (50, 50));
+        assert_eq!(updates[0].stage, RenderStage::Probing);
+        assert_eq!(leftovers(dir.path()), vec!["out.mp4".to_string()]);
+    }
+
+    #[test]
+    fn frame_rate_change_resamples_by_timestamp() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in.mp4");
+        make_clip(&input, Some("aac"));
+        let output = dir.path().join("out.mp4");
+        let mut spec = RenderJobSpec::new(&input, &output);
+        spec.fps = Some(ffmpeg::Rational(30, 1));
+        spec.x264_preset = "ultrafast".into();
+        let report = render(&spec, ScaleStage::new(160, 120, 0)).expect("render");
+        assert_eq!(report.frames, 60);
+        let p = ffprobe(&output);
+        assert_eq!(p.frames, 60);
+        assert!(
+            (p.duration - 2.0).abs() <= 1.0 / 30.0,
+            "duration {}",
+            p.duration
+        );
+    }
+
+    #[test]
+    fn pcm_audio_is_transcoded_and_silent_inputs_work() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pcm = dir.path().join("pcm.mkv");
+        make_clip(&pcm, Some("pcm_s16le"));
+        assert_eq!(
+            probe(&pcm).expect("probe").audio_codec.as_deref(),
+            Some("pcm_s16le")
+        );
+        let output = dir.path().join("out_pcm.mp4");
+        render(
+            &RenderJobSpec::new(&pcm, &output),
+            ScaleStage::new(320, 240, 1),
+        )
+        .expect("render pcm");
+        let p = ffprobe(&output);
+        assert_eq!(p.audio_codec.as_deref(), Some("aac"));
+        assert_eq!(p.frames, 50);
+
+        let silent = dir.path().join("silent.mp4");
+        make_clip(&silent, None);
+        assert!(!probe(&silent).expect("probe").has_audio);
+        let output = dir.path().join("out_silent.mp4");
+        let report = render(
+            &RenderJobSpec::new(&silent, &output),
+            ScaleStage::new(320, 240, 0),
+        )
+        .expect("render silent");
+        assert_eq!(report.frames, 50);
+        let p = ffprobe(&output);
+        assert_eq!(p.audio_codec, None);
+        assert_eq!(p.frames, 50);
+    }
+
+    #[test]
+    fn bad_inputs_give_clear_errors_and_leave_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = dir.path().join("out.mp4");
+
+        let missing = dir.path().join("missing.mp4");
+        let err = render(
+            &RenderJobSpec::new(&missing, &output),
+            ScaleStage::new(320, 240, 0),
+        )
+        .expect_err("missing input");
+        assert!(
+            matches!(err, RenderError::Input(MediaError::NotFound { .. })),
+            "{err}"
+        );
+        assert!(err.to_string().contains("does not exist"));
+        assert_eq!(err.kind(), "INVALID_VIDEO_FORMAT");
+
+        let text = dir.path().join("notes.mp4");
+        std::fs::write(&text, "these are meeting notes, not a video\n".repeat(50)).expect("write");
+        let err = render(
+            &RenderJobSpec::new(&text, &output),
+            ScaleStage::new(320, 240, 0),
+        )
+        .expect_err("text input");
+        assert!(
+            matches!(err, RenderError::Input(MediaError::NotMedia { .. })),
+            "{err}"
+        );
+        assert!(err.to_string().contains("not a readable media file"));
+
+        let full = dir.path().join("full.mp4");
+        make_clip(&full, Some("aac"));
+        let bytes = std::fs::read(&full).expect("read clip");
+        let truncated = dir.path().join("truncated.mp4");
+        std::fs::write(&truncated, &bytes[..bytes.len() * 3 / 10]).expect("write");
+        let err = render(
+            &RenderJobSpec::new(&truncated, &output),
+            ScaleStage::new(320, 240, 0),
+        )
+        .expect_err("truncated input");
+        assert!(matches!(err, RenderError::Input(_)), "{err}");
+        assert!(err.to_string().contains("truncated.mp4"), "{err}");
+
+        let err = probe(&text).expect_err("probe text");
+        assert!(matches!(err, MediaError::NotMedia { .. }));
+        assert!(
+            leftovers(dir.path()).is_empty(),
+            "{:?}",
+            leftovers(dir.path())
+        );
+    }
+
+    #[test]
+    fn cancel_stops_and_removes_the_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in.mp4");
+        make_clip(&input, Some("aac"));
+        let output = dir.path().join("out.mp4");
+        let cancel = CancelToken::new();
+        let mut stage = ScaleStage::new(320, 240, 1);
+        stage.cancel_after = Some((3, cancel.clone()));
+        let times = stage.times.clone();
+        let err = render_file(
+            &RenderJobSpec::new(&input, &output),
+            Box::new(stage),
+            &|_: &Progress| {},
+            &cancel,
+        )
+        .expect_err("cancelled");
+        assert!(matches!(err, RenderError::Cancelled), "{err}");
+        assert_eq!(err.kind(), "JOB_CANCELLED");
+        assert!(
+            times.lock().expect("times").len() <= 4,
+            "stopped within a frame"
+        );
+        assert!(
+            leftovers(dir.path()).is_empty(),
+            "{:?}",
+            leftovers(dir.path())
+        );
+    }
+
+    #[test]
+    fn forcing_nvenc_without_it_fails_clearly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in.mp4");
+        make_clip(&input, None);
+        let output = dir.path().join("out.mp4");
+        let mut spec = RenderJobSpec::new(&input, &output);
+        spec.encoder = EncoderChoice::Nvenc;
+        let result = render(&spec, ScaleStage::new(320, 240, 0));
+        if nvenc_available() {
+            assert_eq!(result.expect("nvenc render").encoder, EncoderKind::Nvenc);
+        } else {
+            let err = result.expect_err("nvenc unavailable");
+            assert_eq!(err.kind(), "GPU_NOT_AVAILABLE");
+            assert!(err.to_string().contains("NVENC is not available"), "{err}");
+            assert!(leftovers(dir.path()).is_empty());
+        }
+    }
+
+    #[test]
+    fn invalid_options_and_stage_formats_are_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in.mp4");
+        make_clip(&input, None);
+        let mut spec = RenderJobSpec::new(&input, dir.path().join("out.mp4"));
+        spec.quality = 5;
+        let err = render(&spec, ScaleStage::new(320, 240, 0)).expect_err("quality");
+        assert_eq!(err.kind(), "INVALID_RENDER_OPTIONS");
+        spec.quality = 90;
+        spec.fps = Some(ffmpeg::Rational(0, 1));
+        assert!(matches!(
+            render(&spec, ScaleStage::new(320, 240, 0)),
+            Err(RenderError::Options(_))
+        ));
+        spec.fps = None;
+        spec.output = dir.path().join("no-such-dir").join("out.mp4");
+        let err = render(&spec, ScaleStage::new(320, 240, 0)).expect_err("missing folder");
+        assert_eq!(err.kind(), "STORAGE_ACCESS_ERROR");
+    }
+
+    #[test]
+    fn first_real_error_beats_cancelled() {
+        let picked = first_real_error(vec![
+            RenderError::Cancelled,
+            RenderError::Stage(StageError("gpu lost".into())),
+        ]);
+        assert!(matches!(picked, Some(RenderError::Stage(_))));
+        assert!(matches!(
+            first_real_error(vec![RenderError::Cancelled]),
+            Some(RenderError::Cancelled)
+        ));
+        assert!(first_real_error(Vec::new()).is_none());
+    }
+}
