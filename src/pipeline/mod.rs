@@ -427,6 +427,8 @@ mod tests {
         in_flight: VecDeque<ffmpeg::frame::Video>,
         pushed: u64,
         cancel_after: Option<(u64, CancelToken)>,
+        /// Declares a size other than the one produced (to test the check).
+        declared: Option<(u32, u32)>,
         times: std::sync::Arc<Mutex<Vec<f64>>>,
     }
 
@@ -439,6 +441,7 @@ mod tests {
                 in_flight: VecDeque::new(),
                 pushed: 0,
                 cancel_after: None,
+                declared: None,
                 times: Default::default(),
             }
         }
@@ -446,9 +449,10 @@ mod tests {
 
     impl FrameStage for ScaleStage {
         fn output_format(&self) -> OutputFormat {
+            let (width, height) = self.declared.unwrap_or((self.width, self.height));
             OutputFormat {
-                width: self.width,
-                height: self.height,
+                width,
+                height,
                 pixel: Pixel::YUV420P,
             }
         }
@@ -541,13 +545,16 @@ mod tests {
         frames: u64,
         duration: f64,
         audio_codec: Option<String>,
+        audio_duration: Option<f64>,
+        color_primaries: String,
+        color_space: String,
     }
 
     fn ffprobe(path: &Path) -> Probed {
         let out = Command::new("ffprobe")
             .args(["-v", "error", "-count_frames", "-show_entries"])
             .args([
-                "stream=codec_type,codec_name,pix_fmt,nb_read_frames,duration",
+                "stream=codec_type,codec_name,pix_fmt,nb_read_frames,duration,color_primaries,color_space",
                 "-of",
                 "json",
             ])
@@ -569,6 +576,9 @@ mod tests {
             frames: text(&video["nb_read_frames"]).parse().expect("frame count"),
             duration: text(&video["duration"]).parse().expect("duration"),
             audio_codec: audio.map(|a| text(&a["codec_name"])),
+            audio_duration: audio.and_then(|a| text(&a["duration"]).parse().ok()),
+            color_primaries: text(&video["color_primaries"]),
+            color_space: text(&video["color_space"]),
         }
     }
 
@@ -624,6 +634,11 @@ mod tests {
             p.duration
         );
         assert_eq!(p.audio_codec.as_deref(), Some("aac"));
+        let audio_end = p.audio_duration.expect("audio duration");
+        assert!(
+            audio_end <= 2.0 + 0.025 && audio_end > 1.9,
+            "audio {audio_end}"
+        );
 
         let times = times.lock().expect("times lock").clone();
         let expected: Vec<f64> = (0..50).map(|n| n as f64 / 25.0).collect();
@@ -733,6 +748,34 @@ mod tests {
         assert!(matches!(err, RenderError::Input(_)), "{err}");
         assert!(err.to_string().contains("truncated.mp4"), "{err}");
 
+        // With the index up front, a cut file still holds decodable frames: render them or fail
+        // cleanly, never panic.
+        let faststart = dir.path().join("faststart.mp4");
+        let (f, fs) = (
+            full.to_str().expect("utf-8"),
+            faststart.to_str().expect("utf-8"),
+        );
+        ffmpeg_cli(&["-i", f, "-c", "copy", "-movflags", "+faststart", fs]);
+        let bytes = std::fs::read(&faststart).expect("read clip");
+        let cut = dir.path().join("cut.mp4");
+        std::fs::write(&cut, &bytes[..bytes.len() * 3 / 10]).expect("write");
+        let cut_output = dir.path().join("cut_out.mp4");
+        match render(
+            &RenderJobSpec::new(&cut, &cut_output),
+            ScaleStage::new(320, 240, 0),
+        ) {
+            Ok(report) => {
+                assert!(
+                    report.frames > 0 && report.frames <= 50,
+                    "{}",
+                    report.frames
+                );
+                assert_eq!(ffprobe(&cut_output).frames, report.frames);
+                std::fs::remove_file(&cut_output).expect("remove");
+            }
+            Err(err) => assert!(matches!(err, RenderError::Input(_)), "{err}"),
+        }
+
         let err = probe(&text).expect_err("probe text");
         assert!(matches!(err, MediaError::NotMedia { .. }));
         assert!(
@@ -807,9 +850,33 @@ mod tests {
             Err(RenderError::Options(_))
         ));
         spec.fps = None;
+        let mut liar = ScaleStage::new(320, 240, 0);
+        liar.declared = Some((640, 480));
+        let err = render(&spec, liar).expect_err("stage size mismatch");
+        assert!(matches!(err, RenderError::Stage(_)), "{err}");
+        assert!(leftovers(dir.path()).is_empty());
         spec.output = dir.path().join("no-such-dir").join("out.mp4");
         let err = render(&spec, ScaleStage::new(320, 240, 0)).expect_err("missing folder");
         assert_eq!(err.kind(), "STORAGE_ACCESS_ERROR");
+    }
+
+    #[test]
+    fn hd_output_is_tagged_bt709() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in.mp4");
+        make_clip(&input, None);
+        let output = dir.path().join("out.mp4");
+        let mut spec = RenderJobSpec::new(&input, &output);
+        spec.x264_preset = "ultrafast".into();
+        spec.fps = Some(ffmpeg::Rational(5, 1));
+        let report = render(&spec, ScaleStage::new(1280, 720, 0)).expect("render hd");
+        assert_eq!(report.frames, 10);
+        let p = ffprobe(&output);
+        assert_eq!(
+            (p.color_primaries.as_str(), p.color_space.as_str()),
+            ("bt709", "bt709")
+        );
+        assert_eq!(p.frames, 10);
     }
 
     #[test]

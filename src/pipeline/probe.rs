@@ -25,7 +25,12 @@ pub struct MediaInfo {
 
 pub(crate) fn ensure_ffmpeg_init() -> Result<(), ffmpeg::Error> {
     static INIT: std::sync::OnceLock<Result<(), ffmpeg::Error>> = std::sync::OnceLock::new();
-    *INIT.get_or_init(ffmpeg::init)
+    *INIT.get_or_init(|| {
+        ffmpeg::init()?;
+        // libav's info-level chatter (x264 statistics, muxer passes) is not service logging.
+        ffmpeg::log::set_level(ffmpeg::log::Level::Warning);
+        Ok(())
+    })
 }
 
 /// A usable frame rate of a stream: average, else the real base rate.
