@@ -1,0 +1,379 @@
+//! H.264 encoders behind one small trait: NVENC (h264_nvenc) and x264 (libx264).
+
+use std::sync::OnceLock;
+
+use ffmpeg::{codec, encoder, format, frame, util::color, Dictionary, Packet, Rational};
+use ffmpeg_next as ffmpeg;
+
+use super::error::{EncoderInitError, EncoderKind, RenderError};
+use super::probe::ensure_ffmpeg_init;
+
+/// Which encoder a job asks for.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    clap::ValueEnum,
+    Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderChoice {
+    #[default]
+    Auto,
+    Nvenc,
+    X264,
+}
+
+/// x264 presets libx264 accepts.
+pub const X264_PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
+
+/// Everything an encoder needs to open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncoderSettings {
+    pub width: u32,
+    pub height: u32,
+    pub fps: Rational,
+    /// 10..=100, mapped to CQ/CRF by [`quality_to_cq`] / [`quality_to_crf`].
+    pub quality: u8,
+    pub x264_preset: String,
+    /// The container wants codec headers out of band (MP4 does).
+    pub global_header: bool,
+}
+
+/// The old service's mapping: 51 − q·0.51, as a float (x264 CRF).
+pub fn quality_to_crf(quality: u8) -> f32 {
+    (51.0 - f32::from(quality) * 0.51).clamp(0.0, 51.0)
+}
+
+/// The same mapping rounded to an integer NVENC CQ.
+pub fn quality_to_cq(quality: u8) -> u32 {
+    quality_to_crf(quality).round() as u32
+}
+
+/// An opened video encoder: frames (with pts in `time_base()` units) in, packets out.
+pub trait VideoEncoder: Send {
+    fn open(settings: &EncoderSettings) -> Result<Self, EncoderInitError>
+    where
+        Self: Sized;
+    fn kind(&self) -> EncoderKind;
+    /// The opened codec context, for the output stream's parameters.
+    fn context(&self) -> &encoder::Video;
+    fn time_base(&self) -> Rational;
+    /// Encodes one frame; finished packets are appended to `out`.
+    fn encode(&mut self, frame: &frame::Video, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error>;
+    /// Drains the encoder at end of stream.
+    fn flush(&mut self, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error>;
+}
+
+/// The shared libavcodec part of both encoders.
+struct H264Encoder {
+    kind: EncoderKind,
+    inner: encoder::Video,
+    time_base: Rational,
+}
+
+impl H264Encoder {
+    fn open(
+        kind: EncoderKind,
+        settings: &EncoderSettings,
+        configure: impl FnOnce(&mut encoder::video::Video),
+        options: Dictionary,
+    ) -> Result<Self, EncoderInitError> {
+        let fail = |reason: String| EncoderInitError {
+            encoder: kind,
+            reason,
+        };
+        ensure_ffmpeg_init().map_err(|e| fail(format!("FFmpeg init failed: {e}")))?;
+        if settings.width == 0
+            || settings.height == 0
+            || settings.width % 2 == 1
+            || settings.height % 2 == 1
+        {
+            return Err(fail(format!(
+                "frame size {}x{} must be non-zero and even for yuv420p",
+                settings.width, settings.height
+            )));
+        }
+        if settings.fps.numerator() <= 0 || settings.fps.denominator() <= 0 {
+            return Err(fail(format!("invalid frame rate {}", settings.fps)));
+        }
+        let codec = encoder::find_by_name(kind.codec_name()).ok_or_else(|| {
+            fail(format!(
+                "{} is not compiled into this FFmpeg",
+                kind.codec_name()
+            ))
+        })?;
+        let mut enc = codec::Context::new_with_codec(codec)
+            .encoder()
+            .video()
+            .map_err(|e| fail(format!("cannot create a video encoder context: {e}")))?;
+        let time_base = settings.fps.invert();
+        enc.set_width(settings.width);
+        enc.set_height(settings.height);
+        enc.set_format(format::Pixel::YUV420P);
+        enc.set_time_base(time_base);
+        enc.set_frame_rate(Some(settings.fps));
+        let gop = (2.0 * f64::from(settings.fps)).round().max(1.0) as u32;
+        enc.set_gop(gop);
+        enc.set_color_range(color::Range::MPEG);
+        if settings.height >= 720 {
+            enc.set_color_primaries(color::Primaries::BT709);
+            enc.set_color_transfer_characteristic(color::TransferCharacteristic::BT709);
+            enc.set_colorspace(color::Space::BT709);
+        }
+        if settings.global_header {
+            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        configure(&mut enc);
+        let inner = enc
+            .open_as_with(codec, options)
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Self {
+            kind,
+            inner,
+            time_base,
+        })
+    }
+
+    fn drain(&mut self, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error> {
+        loop {
+            let mut packet = Packet::empty();
+            match self.inner.receive_packet(&mut packet) {
+                Ok(()) => out.push(packet),
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+                    return Ok(())
+                }
+                Err(ffmpeg::Error::Eof) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn encode(&mut self, frame: &frame::Video, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error> {
+        self.inner.send_frame(frame)?;
+        self.drain(out)
+    }
+
+    fn flush(&mut self, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error> {
+        self.inner.send_eof()?;
+        self.drain(out)
+    }
+}
+
+/// h264_nvenc: preset p4, VBR with a CQ target, b:v 0, maxrate 5M, bufsize 10M.
+pub struct Nvenc(H264Encoder);
+
+impl VideoEncoder for Nvenc {
+    fn open(settings: &EncoderSettings) -> Result<Self, EncoderInitError> {
+        let mut options = Dictionary::new();
+        options.set("preset", "p4");
+        options.set("rc", "vbr");
+        // cq 0 means "no CQ target" to NVENC, so the top quality maps to its best real value.
+        options.set("cq", &quality_to_cq(settings.quality).max(1).to_string());
+        options.set("bufsize", "10M");
+        H264Encoder::open(
+            EncoderKind::Nvenc,
+            settings,
+            |enc| {
+                enc.set_bit_rate(0);
+                enc.set_max_bit_rate(5_000_000);
+            },
+            options,
+        )
+        .map(Nvenc)
+    }
+    fn kind(&self) -> EncoderKind {
+        self.0.kind
+    }
+    fn context(&self) -> &encoder::Video {
+        &self.0.inner
+    }
+    fn time_base(&self) -> Rational {
+        self.0.time_base
+    }
+    fn encode(&mut self, frame: &frame::Video, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error> {
+        self.0.encode(frame, out)
+    }
+    fn flush(&mut self, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error> {
+        self.0.flush(out)
+    }
+}
+
+/// libx264 with CRF 51 − q·0.51 and a configurable preset.
+pub struct X264(H264Encoder);
+
+impl VideoEncoder for X264 {
+    fn open(settings: &EncoderSettings) -> Result<Self, EncoderInitError> {
+        if !X264_PRESETS.contains(&settings.x264_preset.as_str()) {
+            return Err(EncoderInitError {
+                encoder: EncoderKind::X264,
+                reason: format!(
+                    "unknown x264 preset {:?} (expected one of {})",
+                    settings.x264_preset,
+                    X264_PRESETS.join(", ")
+                ),
+            });
+        }
+        let mut options = Dictionary::new();
+        options.set("preset", &settings.x264_preset);
+        options.set("crf", &format!("{:.2}", quality_to_crf(settings.quality)));
+        H264Encoder::open(EncoderKind::X264, settings, |_| {}, options).map(X264)
+    }
+    fn kind(&self) -> EncoderKind {
+        self.0.kind
+    }
+    fn context(&self) -> &encoder::Video {
+        &self.0.inner
+    }
+    fn time_base(&self) -> Rational {
+        self.0.time_base
+    }
+    fn encode(&mut self, frame: &frame::Video, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error> {
+        self.0.encode(frame, out)
+    }
+    fn flush(&mut self, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error> {
+        self.0.flush(out)
+    }
+}
+
+/// Opens the encoder of `kind` as a trait object.
+pub fn open_encoder(
+    kind: EncoderKind,
+    settings: &EncoderSettings,
+) -> Result<Box<dyn VideoEncoder>, EncoderInitError> {
+    Ok(match kind {
+        EncoderKind::Nvenc => Box::new(Nvenc::open(settings)?),
+        EncoderKind::X264 => Box::new(X264::open(settings)?),
+    })
+}
+
+static NVENC_PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+
+fn nvenc_probe() -> &'static Result<(), String> {
+    NVENC_PROBE.get_or_init(|| {
+        let settings = EncoderSettings {
+            width: 256,
+            height: 256,
+            fps: Rational(25, 1),
+            quality: 50,
+            x264_preset: "veryfast".into(),
+            global_header: false,
+        };
+        match Nvenc::open(&settings) {
+            Ok(_) => {
+                tracing::info!("h264_nvenc opens: NVENC available");
+                Ok(())
+            }
+            Err(err) => {
+                tracing::info!(reason = %err.reason, "NVENC unavailable");
+                Err(err.reason)
+            }
+        }
+    })
+}
+
+/// Whether h264_nvenc can actually open here; probed once per process.
+pub fn nvenc_available() -> bool {
+    nvenc_probe().is_ok()
+}
+
+/// Resolves `choice` to an encoder that works on this machine.
+pub fn select_encoder(choice: EncoderChoice) -> Result<EncoderKind, RenderError> {
+    match choice {
+        EncoderChoice::Auto => Ok(if nvenc_available() {
+            EncoderKind::Nvenc
+        } else {
+            EncoderKind::X264
+        }),
+        EncoderChoice::Nvenc => match nvenc_probe() {
+            Ok(()) => Ok(EncoderKind::Nvenc),
+            Err(reason) => Err(RenderError::Encoder {
+                encoder: EncoderKind::Nvenc,
+                reason: format!("NVENC is not available on this machine ({reason})"),
+            }),
+        },
+        EncoderChoice::X264 => {
+            ensure_ffmpeg_init().map_err(|e| RenderError::ffmpeg("initialising FFmpeg", e))?;
+            if encoder::find_by_name(EncoderKind::X264.codec_name()).is_some() {
+                Ok(EncoderKind::X264)
+            } else {
+                Err(RenderError::Encoder {
+                    encoder: EncoderKind::X264,
+                    reason: "libx264 is not compiled into this FFmpeg".into(),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quality_maps_like_the_old_service() {
+        assert_eq!(quality_to_cq(90), 5);
+        assert_eq!(quality_to_cq(10), 46);
+        assert_eq!(quality_to_cq(100), 0);
+        assert_eq!(quality_to_cq(50), 26);
+        assert!((quality_to_crf(90) - 5.1).abs() < 1e-4);
+        assert!((quality_to_crf(10) - 45.9).abs() < 1e-4);
+        assert_eq!(quality_to_crf(100), 0.0);
+    }
+
+    #[test]
+    fn nvenc_is_probed_cleanly_and_forcing_it_names_nvenc() {
+        // This machine has no NVIDIA driver; on one that has, the probe must open it.
+        let available = nvenc_available();
+        assert_eq!(available, nvenc_available(), "probe result is remembered");
+        match select_encoder(EncoderChoice::Nvenc) {
+            Ok(kind) => {
+                assert!(available);
+                assert_eq!(kind, EncoderKind::Nvenc);
+            }
+            Err(err) => {
+                assert!(!available);
+                assert_eq!(err.kind(), "GPU_NOT_AVAILABLE");
+                assert!(err.to_string().contains("NVENC is not available"), "{err}");
+            }
+        }
+        let auto = select_encoder(EncoderChoice::Auto).expect("auto always resolves");
+        assert_eq!(auto == EncoderKind::Nvenc, available);
+    }
+
+    #[test]
+    fn x264_opens_and_rejects_bad_settings() {
+        let mut settings = EncoderSettings {
+            width: 64,
+            height: 48,
+            fps: Rational(30000, 1001),
+            quality: 90,
+            x264_preset: "veryfast".into(),
+            global_header: true,
+        };
+        let enc = X264::open(&settings).expect("libx264 opens");
+        assert_eq!(enc.kind(), EncoderKind::X264);
+        assert_eq!(enc.time_base(), Rational(1001, 30000));
+        settings.x264_preset = "warp9".into();
+        let err = X264::open(&settings).err().expect("bad preset rejected");
+        assert!(err.reason.contains("warp9"));
+        settings.x264_preset = "veryfast".into();
+        settings.width = 63;
+        assert!(X264::open(&settings).is_err());
+    }
+}
