@@ -67,13 +67,9 @@ impl Affine {
         }
     }
 
-    /// `self ∘ other`: apply `other` first, then `self`.
-    pub fn then_after(self, other: Affine) -> Affine {
-        self.mul(other)
-    }
-
-    /// Matrix product `self · other` (other is applied to the vector first).
-    pub fn mul(self, o: Affine) -> Affine {
+    /// Matrix product `self · other`: `other` is applied to the vector first, then `self`
+    /// (reads left to right as CSS transform lists do).
+    pub fn then(self, o: Affine) -> Affine {
         Affine {
             a: self.a * o.a + self.c * o.b,
             b: self.b * o.a + self.d * o.b,
@@ -87,8 +83,8 @@ impl Affine {
     /// `T(o) · self · T(-o)`: the same linear map about origin `(ox, oy)`.
     pub fn about(self, ox: f32, oy: f32) -> Affine {
         Affine::translate(ox, oy)
-            .mul(self)
-            .mul(Affine::translate(-ox, -oy))
+            .then(self)
+            .then(Affine::translate(-ox, -oy))
     }
 
     pub fn apply(&self, x: f32, y: f32) -> (f32, f32) {
@@ -222,7 +218,7 @@ mod tests {
 
     #[test]
     fn mul_applies_right_operand_first() {
-        let m = Affine::translate(5.0, 0.0).mul(Affine::scale(2.0, 2.0));
+        let m = Affine::translate(5.0, 0.0).then(Affine::scale(2.0, 2.0));
         assert_eq!(m.apply(1.0, 1.0), (7.0, 2.0));
     }
 }

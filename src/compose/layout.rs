@@ -309,15 +309,15 @@ impl<'t> Engine<'t> {
             shift.1 += oy * h;
             let (otx, oty) = over.translate.unwrap_or((0.0, 0.0));
             m = m
-                .mul(Affine::translate((otx * w) as f32, (oty * h) as f32))
-                .mul(linear_part(over));
+                .then(Affine::translate((otx * w) as f32, (oty * h) as f32))
+                .then(linear_part(over));
         }
         let (ox, oy) = match node.layout.transform_origin {
             Some((x, y)) => (origin_px(x, w), origin_px(y, h)),
             None => (w / 2.0, h / 2.0),
         };
         Affine::translate((left + shift.0) as f32, (top + shift.1) as f32)
-            .mul(m.about(ox as f32, oy as f32))
+            .then(m.about(ox as f32, oy as f32))
     }
 
     /// The wrap max-width of a horizontal wrapping group (§11.6), if it applies.
@@ -845,6 +845,6 @@ fn linear_part(tr: &crate::scene::LayoutTransform) -> Affine {
     let (kx, ky) = tr.skew_deg.unwrap_or((0.0, 0.0));
     // CSS order scale · rotate · skew: the vector is skewed first, then rotated, then scaled.
     Affine::scale(sx as f32, sy as f32)
-        .mul(Affine::rotate_deg(rot as f32))
-        .mul(Affine::skew_deg(kx as f32, ky as f32))
+        .then(Affine::rotate_deg(rot as f32))
+        .then(Affine::skew_deg(kx as f32, ky as f32))
 }

@@ -80,7 +80,7 @@ impl Composer {
         let css_h = self.options.css_stage_height.unwrap_or(sh as f64).max(1.0);
         let css_w = css_h * sw as f64 / sh.max(1.0) as f64;
         let k = sh / css_h as f32;
-        let to_output = Affine::translate(sx, sy).mul(Affine::scale(k, k));
+        let to_output = Affine::translate(sx, sy).then(Affine::scale(k, k));
         let stage = StageBox { w: css_w, h: css_h };
 
         let mut list = DisplayList::default();

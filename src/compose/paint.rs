@@ -31,7 +31,7 @@ impl Painter<'_> {
         opacity: f32,
         anims: &dyn Fn(&str) -> Option<AnimSource>,
     ) {
-        let m = parent.mul(node.to_parent);
+        let m = parent.then(node.to_parent);
         match &node.content {
             LaidContent::Group { look, children } => {
                 let mut opacity = opacity;
@@ -97,8 +97,8 @@ impl Painter<'_> {
         let ch = &anim.channels;
         // B: channel transform about its centre (§12.5), then E: whole-text DOM transform.
         let channel = Affine::translate(ch.tx as f32, ch.ty as f32)
-            .mul(Affine::scale(ch.sx as f32, ch.sy as f32))
-            .mul(Affine::rotate_deg(ch.rot as f32))
+            .then(Affine::scale(ch.sx as f32, ch.sy as f32))
+            .then(Affine::rotate_deg(ch.rot as f32))
             .about(cx, cy);
         let effects = box_affine(&anim.effects).about(cx, cy);
         let word = anim
@@ -106,7 +106,7 @@ impl Painter<'_> {
             .as_ref()
             .map(|w| box_affine(w).about(cx, cy))
             .unwrap_or(Affine::IDENTITY);
-        let base = m.mul(channel).mul(effects).mul(word);
+        let base = m.then(channel).then(effects).then(word);
         let base_opacity = opacity
             * (ch.opacity.clamp(0.0, 1.0) as f32)
             * (anim.effects.opacity.clamp(0.0, 1.0) as f32)
@@ -160,7 +160,7 @@ impl Painter<'_> {
                         by + line.top + text.shaped.line_height / 2.0,
                     );
                     (
-                        base.mul(box_affine(b).about(ox, oy)),
+                        base.then(box_affine(b).about(ox, oy)),
                         b.opacity.clamp(0.0, 1.0) as f32,
                         b.color.or(word_color),
                         b.text_shadow.as_ref().map(|list| {
@@ -271,8 +271,8 @@ impl Painter<'_> {
 /// translate(tx, ty) · rotate · scale, to be applied about the box centre.
 fn box_affine(b: &BoxAnim) -> Affine {
     Affine::translate(b.tx as f32, b.ty as f32)
-        .mul(Affine::rotate_deg(b.rotation_deg as f32))
-        .mul(Affine::scale(b.scale_x as f32, b.scale_y as f32))
+        .then(Affine::rotate_deg(b.rotation_deg as f32))
+        .then(Affine::scale(b.scale_x as f32, b.scale_y as f32))
 }
 
 /// CSS `brightness()` on a flat colour.

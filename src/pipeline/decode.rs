@@ -185,3 +185,68 @@ pub(crate) fn run_decoder(
         source_frames: decoded,
     })
 }
+
+/// The source frame on screen at `t` seconds (the last frame whose timestamp is ≤ t, or the first
+/// frame for t before it). Seeks to the keyframe before `t`, then decodes forward.
+pub fn decode_frame_at(input: &Path, t: f64) -> Result<frame::Video, MediaError> {
+    let mut ictx = open_input(input)?;
+    let stream =
+        ictx.streams()
+            .best(media::Type::Video)
+            .ok_or_else(|| MediaError::NoVideoStream {
+                path: input.to_path_buf(),
+            })?;
+    let index = stream.index();
+    let tb = stream.time_base();
+    let mut decoder = open_video_decoder(input, &stream)?;
+    let target = (t.max(0.0) * 1_000_000.0) as i64;
+    // A failed seek (unseekable input) just decodes from the start.
+    let _ = ictx.seek(target, ..target);
+    let to_seconds =
+        |pts: i64| pts as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator());
+    let mut best: Option<frame::Video> = None;
+    let mut decoded = frame::Video::empty();
+    let mut frame_no = 0u64;
+    let mut receive = |decoder: &mut ffmpeg::decoder::Video,
+                       best: &mut Option<frame::Video>,
+                       count: &mut u64|
+     -> bool {
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            *count += 1;
+            let ts = decoded
+                .timestamp()
+                .or(decoded.pts())
+                .map(to_seconds)
+                .unwrap_or(0.0);
+            if best.is_none() || ts <= t + 1e-6 {
+                *best = Some(decoded.clone());
+            }
+            if ts > t + 1e-6 {
+                return true;
+            }
+        }
+        false
+    };
+    for (s, packet) in ictx.packets() {
+        if s.index() != index {
+            continue;
+        }
+        decoder
+            .send_packet(&packet)
+            .map_err(|source| MediaError::Decode {
+                path: input.to_path_buf(),
+                frame: frame_no,
+                source,
+            })?;
+        if receive(&mut decoder, &mut best, &mut frame_no) {
+            return best.ok_or_else(|| MediaError::NoFrames {
+                path: input.to_path_buf(),
+            });
+        }
+    }
+    let _ = decoder.send_eof();
+    receive(&mut decoder, &mut best, &mut frame_no);
+    best.ok_or_else(|| MediaError::NoFrames {
+        path: input.to_path_buf(),
+    })
+}

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ffmpeg_next as ffmpeg;
 
+pub use decode::decode_frame_at;
 pub use encoder::{
     nvenc_available, open_encoder, quality_to_cq, quality_to_crf, select_encoder, EncoderChoice,
     EncoderSettings, Nvenc, VideoEncoder, X264, X264_PRESETS,
