@@ -5,6 +5,7 @@
 
 pub mod anim;
 pub mod compose;
+pub mod imagecmp;
 pub mod pipeline;
 pub mod progress;
 pub mod scene;

@@ -186,6 +186,11 @@ fn render(config: Config, scenario: &Path, req: RenderRequest) -> Result<()> {
         report.fps,
         started.elapsed().as_secs_f64()
     );
+    let st = &report.stage_seconds;
+    println!(
+        "busy seconds per stage: decode {:.2}, gpu {:.2}, encode {:.2}, mux {:.2}",
+        st.decode_s, st.stage_s, st.encode_s, st.mux_s
+    );
     Ok(())
 }
 
