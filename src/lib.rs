@@ -4,5 +4,6 @@
 #![deny(unsafe_code)]
 
 pub mod compose;
+pub mod gpu;
 pub mod progress;
 pub mod scene;
