@@ -1810,6 +1810,95 @@ mod tests {
         assert_eq!(gpu.validation_errors(), 0);
     }
 
+    /// Throughput of upload + composite + YUV readback at 1080p, pipelined over 3 slots.
+    /// Run on real hardware: `cargo test --release --lib bench_1080p -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "benchmark; run explicitly on a GPU"]
+    fn bench_1080p_throughput() {
+        let gpu = match Gpu::new(&GpuConfig::default()) {
+            Ok(gpu) => gpu,
+            Err(e) => {
+                eprintln!("no Vulkan device: {e}");
+                return;
+            }
+        };
+        let (w, h) = (1920u32, 1080u32);
+        let mut s = spec(w, h, Color::BLACK, 3);
+        s.input = Some(InputSpec {
+            width: w,
+            height: h,
+            layout: PlaneLayout::Yuv420p,
+            color: ColorSpec::default(),
+        });
+        let mut c = Compositor::new(gpu.clone(), s).expect("compositor");
+        let y = vec![120u8; (w * h) as usize];
+        let u = vec![100u8; (w * h / 4) as usize];
+        let v = vec![140u8; (w * h / 4) as usize];
+        let mut items: Vec<DrawItem> = (0..60u64)
+            .map(|i| {
+                DrawItem::Mask(MaskQuad {
+                    mask: column_mask(i % 40),
+                    rect: [0.0, 0.0, 28.0, 28.0],
+                    transform: Affine::translate(100.0 + 30.0 * i as f32, 900.0),
+                    color: Color::WHITE,
+                })
+            })
+            .collect();
+        items.insert(
+            0,
+            DrawItem::Box(BoxQuad {
+                rect: [80.0, 880.0, 1800.0, 80.0],
+                transform: Affine::IDENTITY,
+                radius: 16.0,
+                border_width: 3.0,
+                fill: Color::rgba8(0, 0, 0, 0.6),
+                border: Color::WHITE,
+            }),
+        );
+        let list = DisplayList { items };
+        let mut planes = YuvPlanes::new(w as usize, h as usize);
+        let frame = || InputFrame {
+            planes: [&y, &u, &v],
+            strides: [w as usize, w as usize / 2, w as usize / 2],
+        };
+        for with_input in [true, false] {
+            let mut pending = std::collections::VecDeque::new();
+            let start = std::time::Instant::now();
+            let mut frames = 0u64;
+            while start.elapsed() < std::time::Duration::from_secs(3) {
+                let input = if with_input { Some(frame()) } else { None };
+                let list_ref = &list;
+                let t = match input {
+                    Some(f) => c.submit(Some(f), list_ref),
+                    None => c.submit(Some(frame()), &DisplayList::default()),
+                }
+                .expect("submit");
+                pending.push_back(t);
+                if pending.len() >= 2 {
+                    if let Some(t) = pending.pop_front() {
+                        planes.collect(&mut c, t).expect("collect");
+                        frames += 1;
+                    }
+                }
+            }
+            while let Some(t) = pending.pop_front() {
+                planes.collect(&mut c, t).expect("collect");
+                frames += 1;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            eprintln!(
+                "BENCH {} on {}: {frames} frames in {secs:.2}s = {:.0} fps",
+                if with_input {
+                    "1080p video + 61 items"
+                } else {
+                    "1080p video, empty list"
+                },
+                gpu.device_name(),
+                frames as f64 / secs
+            );
+        }
+    }
+
     #[test]
     fn output_layout_aligns_planes() {
         let l = OutputLayout::new(6, 2);
