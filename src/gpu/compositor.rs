@@ -156,6 +156,97 @@ fn copy_rows(
     }
 }
 
+/// One strided plane copy (rows of `row_bytes`).
+struct RowCopy<'s, 'd> {
+    src: &'s [u8],
+    src_stride: usize,
+    dst: &'d mut [u8],
+    dst_stride: usize,
+    row_bytes: usize,
+    rows: usize,
+}
+
+impl RowCopy<'_, '_> {
+    fn bytes(&self) -> usize {
+        self.row_bytes * self.rows
+    }
+
+    fn run(self) {
+        copy_rows(
+            self.src,
+            self.src_stride,
+            self.dst,
+            self.dst_stride,
+            self.row_bytes,
+            self.rows,
+        );
+    }
+
+    /// Splits into pieces of at most `max_rows` rows each.
+    fn split(self, max_rows: usize, out: &mut Vec<Self>) {
+        let RowCopy {
+            src,
+            src_stride,
+            dst,
+            dst_stride,
+            row_bytes,
+            rows,
+        } = self;
+        let mut dst_rest = dst;
+        let mut row = 0;
+        while row < rows {
+            let n = max_rows.min(rows - row);
+            let take = if row + n < rows {
+                n * dst_stride
+            } else {
+                dst_rest.len()
+            };
+            let (head, tail) = std::mem::take(&mut dst_rest).split_at_mut(take);
+            dst_rest = tail;
+            out.push(RowCopy {
+                src: &src[row * src_stride..],
+                src_stride,
+                dst: head,
+                dst_stride,
+                row_bytes,
+                rows: n,
+            });
+            row += n;
+        }
+    }
+}
+
+/// Frames this large are copied by several threads: one thread's memcpy bandwidth is what
+/// limits submit/collect throughput at 1080p and above.
+const PARALLEL_COPY_MIN_BYTES: usize = 1 << 20;
+const COPY_THREADS: usize = 4;
+
+/// Runs the plane copies, spread over a few scoped threads when there is enough to copy.
+/// Callers have checked every plane's size, so slicing cannot fail.
+fn copy_planes(copies: Vec<RowCopy<'_, '_>>) {
+    let total: usize = copies.iter().map(RowCopy::bytes).sum();
+    if total < PARALLEL_COPY_MIN_BYTES {
+        copies.into_iter().for_each(RowCopy::run);
+        return;
+    }
+    let share = total.div_ceil(COPY_THREADS);
+    let mut jobs = Vec::with_capacity(2 * COPY_THREADS);
+    for c in copies {
+        let max_rows = (share / c.row_bytes.max(1)).max(1);
+        c.split(max_rows, &mut jobs);
+    }
+    std::thread::scope(|scope| {
+        let mut jobs = jobs.into_iter();
+        let first = jobs.next();
+        for job in jobs {
+            scope.spawn(move || job.run());
+        }
+        if let Some(job) = first {
+            job.run();
+        }
+    });
+}
+
 /// Checks that a strided plane of `rows` × `row_bytes` fits in `len` bytes.
 fn plane_fits(len: usize, stride: usize, row_bytes: usize, rows: usize) -> Result<(), String> {
     if stride < row_bytes {
@@ -536,18 +627,26 @@ impl Compositor {
         self.build_instances(list)?;
 
         if let (Some(layout), Some(frame)) = (&self.input, &input) {
-            let staging = self.slots[slot_index].staging.bytes_mut();
+            let mut rest = self.slots[slot_index].staging.bytes_mut();
+            let mut consumed = 0;
+            let mut copies = Vec::with_capacity(layout.planes.len());
+            // Planes lie in increasing offset order in the staging buffer.
             for (i, plane) in layout.planes.iter().enumerate() {
-                let dst = &mut staging[plane.staging_offset..];
-                copy_rows(
-                    frame.planes[i],
-                    frame.strides[i],
+                let (_, tail) =
+                    std::mem::take(&mut rest).split_at_mut(plane.staging_offset - consumed);
+                let (dst, tail) = tail.split_at_mut(plane.row_bytes * plane.rows);
+                rest = tail;
+                consumed = plane.staging_offset + plane.row_bytes * plane.rows;
+                copies.push(RowCopy {
+                    src: frame.planes[i],
+                    src_stride: frame.strides[i],
                     dst,
-                    plane.row_bytes,
-                    plane.row_bytes,
-                    plane.rows,
-                );
+                    dst_stride: plane.row_bytes,
+                    row_bytes: plane.row_bytes,
+                    rows: plane.rows,
+                });
             }
+            copy_planes(copies);
         }
         self.write_instances(slot_index)?;
         let upload_regions = self.write_atlas_uploads(slot_index)?;
@@ -1261,17 +1360,24 @@ fn check_geometry(
 
 /// Copies the packed yuv420p planes of `src` into the caller's strided planes.
 fn copy_output(layout: &OutputLayout, src: &[u8], out: &mut YuvOut<'_>) {
-    for i in 0..3 {
-        let (offset, row_bytes, rows) = layout.plane(i);
-        copy_rows(
-            &src[offset..],
-            row_bytes,
-            out.planes[i],
-            out.strides[i],
-            row_bytes,
-            rows,
-        );
-    }
+    let copies = out
+        .planes
+        .iter_mut()
+        .zip(out.strides)
+        .enumerate()
+        .map(|(i, (dst, dst_stride))| {
+            let (offset, row_bytes, rows) = layout.plane(i);
+            RowCopy {
+                src: &src[offset..],
+                src_stride: row_bytes,
+                dst: &mut dst[..],
+                dst_stride,
+                row_bytes,
+                rows,
+            }
+        })
+        .collect();
+    copy_planes(copies);
 }
 
 fn validate_spec(gpu: &Gpu, spec: &CompositorSpec) -> Result<(), GpuError> {
@@ -1932,6 +2038,43 @@ mod tests {
         let l = OutputLayout::new(1920, 1080);
         assert_eq!(l.v_offset, 1920 * 1080 + 960 * 540);
         assert_eq!(l.total, 1920 * 1080 * 3 / 2);
+    }
+
+    #[test]
+    fn parallel_strided_copy_matches_serial() {
+        let (row_bytes, rows, src_stride, dst_stride) = (1500, 900, 1504, 1510);
+        let src: Vec<u8> = (0..src_stride * rows).map(|i| (i % 251) as u8).collect();
+        let mut dst = vec![0u8; dst_stride * rows];
+        let mut small_dst = vec![0u8; 8 * 3];
+        copy_planes(vec![
+            RowCopy {
+                src: &src,
+                src_stride,
+                dst: &mut dst,
+                dst_stride,
+                row_bytes,
+                rows,
+            },
+            RowCopy {
+                src: &src,
+                src_stride,
+                dst: &mut small_dst,
+                dst_stride: 8,
+                row_bytes: 5,
+                rows: 3,
+            },
+        ]);
+        for r in 0..rows {
+            assert_eq!(
+                &dst[r * dst_stride..r * dst_stride + row_bytes],
+                &src[r * src_stride..r * src_stride + row_bytes],
+                "row {r}"
+            );
+            assert!(dst[r * dst_stride + row_bytes..(r + 1) * dst_stride]
+                .iter()
+                .all(|&b| b == 0));
+        }
+        assert_eq!(&small_dst[8..13], &src[src_stride..src_stride + 5]);
     }
 
     #[test]
