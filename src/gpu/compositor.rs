@@ -2031,6 +2031,14 @@ mod tests {
     }
 
     #[test]
+    fn gpu_is_shareable_and_compositor_movable() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Gpu>();
+        send::<Compositor>();
+    }
+
+    #[test]
     fn output_layout_aligns_planes() {
         let l = OutputLayout::new(6, 2);
         assert_eq!((l.u_offset, l.v_offset, l.total), (12, 16, 20));
