@@ -36,7 +36,12 @@ pub struct RenderConfig {
 
 impl Default for RenderConfig {
     fn default() -> Self {
-        RenderConfig { quality: 90, encoder: EncoderChoice::Auto, x264_preset: "veryfast".into(), frames_in_flight: 3 }
+        RenderConfig {
+            quality: 90,
+            encoder: EncoderChoice::Auto,
+            x264_preset: "veryfast".into(),
+            frames_in_flight: 3,
+        }
     }
 }
 
@@ -81,7 +86,10 @@ pub enum ConfigError {
     #[error("configuration: {0}")]
     Load(#[from] config::ConfigError),
     #[error("configuration: {field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
 }
 
 /// Requested output options, validated against [`OutputLimits`].
@@ -96,7 +104,12 @@ pub struct OutputRequest {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum OptionsError {
     #[error("{field} {value} is outside {min}…{max}")]
-    OutOfRange { field: &'static str, value: u64, min: u64, max: u64 },
+    OutOfRange {
+        field: &'static str,
+        value: u64,
+        min: u64,
+        max: u64,
+    },
     #[error("{field} {value} must be even (yuv420p)")]
     Odd { field: &'static str, value: u32 },
 }
@@ -104,13 +117,38 @@ pub enum OptionsError {
 impl OutputLimits {
     pub fn check(&self, req: &OutputRequest) -> Result<(), OptionsError> {
         let range = |field, v: Option<u64>, min: u64, max: u64| match v {
-            Some(v) if v < min || v > max => Err(OptionsError::OutOfRange { field, value: v, min, max }),
+            Some(v) if v < min || v > max => Err(OptionsError::OutOfRange {
+                field,
+                value: v,
+                min,
+                max,
+            }),
             _ => Ok(()),
         };
-        range("width", req.width.map(u64::from), self.min_width.into(), self.max_width.into())?;
-        range("height", req.height.map(u64::from), self.min_height.into(), self.max_height.into())?;
-        range("fps", req.fps.map(u64::from), self.min_fps.into(), self.max_fps.into())?;
-        range("quality", req.quality.map(u64::from), self.min_quality.into(), self.max_quality.into())?;
+        range(
+            "width",
+            req.width.map(u64::from),
+            self.min_width.into(),
+            self.max_width.into(),
+        )?;
+        range(
+            "height",
+            req.height.map(u64::from),
+            self.min_height.into(),
+            self.max_height.into(),
+        )?;
+        range(
+            "fps",
+            req.fps.map(u64::from),
+            self.min_fps.into(),
+            self.max_fps.into(),
+        )?;
+        range(
+            "quality",
+            req.quality.map(u64::from),
+            self.min_quality.into(),
+            self.max_quality.into(),
+        )?;
         for (field, v) in [("width", req.width), ("height", req.height)] {
             if let Some(v) = v.filter(|v| v % 2 == 1) {
                 return Err(OptionsError::Odd { field, value: v });
@@ -133,10 +171,16 @@ impl Config {
         let defaults = config::Config::try_from(&Config::default())?;
         let mut builder = config::Config::builder().add_source(defaults);
         if let Some(path) = file {
-            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml).required(true));
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
         }
-        let env: std::collections::HashMap<String, String> =
-            env.into_iter().filter(|(k, _)| k.starts_with("RENDERD__")).collect();
+        let env: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("RENDERD__"))
+            .collect();
         builder = builder.add_source(
             config::Environment::with_prefix("RENDERD")
                 .prefix_separator("__")
@@ -150,12 +194,20 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, message: &str| Err(ConfigError::Invalid { field, message: message.to_string() });
+        let invalid = |field, message: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                message: message.to_string(),
+            })
+        };
         if !(1..=16).contains(&self.render.frames_in_flight) {
             return invalid("render.frames_in_flight", "must be 1–16");
         }
         let l = &self.output_limits;
-        if l.min_width > l.max_width || l.min_height > l.max_height || l.min_fps > l.max_fps || l.min_quality > l.max_quality
+        if l.min_width > l.max_width
+            || l.min_height > l.max_height
+            || l.min_fps > l.max_fps
+            || l.min_quality > l.max_quality
         {
             return invalid("output_limits", "a minimum is above its maximum");
         }
@@ -164,7 +216,10 @@ impl Config {
         }
         if let Some(h) = self.compose.css_stage_height {
             if !(h.is_finite() && h >= 1.0) {
-                return invalid("compose.css_stage_height", "must be a positive number of CSS px");
+                return invalid(
+                    "compose.css_stage_height",
+                    "must be a positive number of CSS px",
+                );
             }
         }
         Ok(())
@@ -195,7 +250,10 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_field() {
-        let env = vec![("RENDERD__RENDER__FRAMES_IN_FLIGHT".to_string(), "0".to_string())];
+        let env = vec![(
+            "RENDERD__RENDER__FRAMES_IN_FLIGHT".to_string(),
+            "0".to_string(),
+        )];
         let err = Config::load_with_env(None, env).expect_err("0 frames in flight");
         assert!(err.to_string().contains("render.frames_in_flight"), "{err}");
     }
@@ -203,14 +261,36 @@ mod tests {
     #[test]
     fn output_options_are_range_checked() {
         let l = OutputLimits::default();
-        let ok = OutputRequest { width: Some(1920), height: Some(1080), fps: Some(30), quality: Some(90) };
+        let ok = OutputRequest {
+            width: Some(1920),
+            height: Some(1080),
+            fps: Some(30),
+            quality: Some(90),
+        };
         assert_eq!(l.check(&ok), Ok(()));
-        let too_wide = OutputRequest { width: Some(4000), ..ok };
+        let too_wide = OutputRequest {
+            width: Some(4000),
+            ..ok
+        };
         assert_eq!(
             l.check(&too_wide),
-            Err(OptionsError::OutOfRange { field: "width", value: 4000, min: 480, max: 3840 })
+            Err(OptionsError::OutOfRange {
+                field: "width",
+                value: 4000,
+                min: 480,
+                max: 3840
+            })
         );
-        assert!(matches!(l.check(&OutputRequest { fps: Some(0), ..ok }), Err(OptionsError::OutOfRange { field: "fps", .. })));
-        assert!(matches!(l.check(&OutputRequest { width: Some(1281), ..ok }), Err(OptionsError::Odd { .. })));
+        assert!(matches!(
+            l.check(&OutputRequest { fps: Some(0), ..ok }),
+            Err(OptionsError::OutOfRange { field: "fps", .. })
+        ));
+        assert!(matches!(
+            l.check(&OutputRequest {
+                width: Some(1281),
+                ..ok
+            }),
+            Err(OptionsError::Odd { .. })
+        ));
     }
 }

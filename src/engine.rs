@@ -6,26 +6,32 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
+use ffmpeg_next as ffmpeg;
 
 use crate::compose::display::Color;
 use crate::compose::Composer;
 use crate::config::{Config, OptionsError, OutputRequest};
 use crate::gpu::{
-    ColorSpec, Compositor, CompositorSpec, Gpu, GpuError, GpuInitError, InputFrame, InputSpec, Matrix, PlaneLayout,
-    RgbaImage, Ticket,
+    ColorSpec, Compositor, CompositorSpec, Gpu, GpuError, GpuInitError, InputFrame, InputSpec,
+    Matrix, PlaneLayout, RgbaImage, Ticket, YuvOut,
 };
-use crate::pipeline::{self, EncoderChoice, FrameStage, MediaError, OutputFormat, RenderError, RenderJobSpec, RenderReport, StageError};
+use crate::pipeline::{
+    self, EncoderChoice, FrameStage, MediaError, OutputFormat, RenderError, RenderJobSpec,
+    RenderReport, StageError,
+};
 use crate::progress::{CancelToken, ProgressSink};
-use crate::scene::{parse_scenario, ParseOptions, Scene, ScenarioError};
+use crate::scene::{parse_scenario, ParseOptions, ScenarioError, Scene};
 use crate::text::TextEngine;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("cannot read scenario {path}: {source}")]
-    ReadScenario { path: PathBuf, source: std::io::Error },
+    ReadScenario {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid scenario: {0}")]
     Scenario(#[from] ScenarioError),
     #[error("invalid render options: {0}")]
@@ -86,7 +92,10 @@ impl Engine {
     fn parse_options(&self) -> ParseOptions {
         ParseOptions {
             limits: self.config.limits.clone(),
-            known_plugins: crate::anim::IMPLEMENTED.iter().map(|s| s.to_string()).collect(),
+            known_plugins: crate::anim::IMPLEMENTED
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             ..ParseOptions::default()
         }
     }
@@ -101,12 +110,19 @@ impl Engine {
     }
 
     pub fn load_scene(&self, path: &Path) -> Result<Scene, EngineError> {
-        let bytes = std::fs::read(path).map_err(|source| EngineError::ReadScenario { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| EngineError::ReadScenario {
+            path: path.to_path_buf(),
+            source,
+        })?;
         self.parse_scene(&bytes)
     }
 
     fn composer(&self, scene: Arc<Scene>) -> Composer {
-        Composer::new(scene, TextEngine::new(self.config.fonts.dir.as_deref()), self.config.compose)
+        Composer::new(
+            scene,
+            TextEngine::new(self.config.fonts.dir.as_deref()),
+            self.config.compose,
+        )
     }
 
     /// Renders `scene` over the input video into an MP4.
@@ -120,9 +136,17 @@ impl Engine {
         self.config.output_limits.check(&req.options)?;
         let info = pipeline::probe(&req.input)?;
         let (out_w, out_h) = output_size(&req.options, info.width, info.height);
-        self.config.output_limits.check(&OutputRequest { width: Some(out_w), height: Some(out_h), ..req.options })?;
+        self.config.output_limits.check(&OutputRequest {
+            width: Some(out_w),
+            height: Some(out_h),
+            ..req.options
+        })?;
         let input_color = ColorSpec {
-            matrix: if info.color_matrix_bt709 || info.height >= 720 { Matrix::Bt709 } else { Matrix::Bt601 },
+            matrix: if info.color_matrix_bt709 || info.height >= 720 {
+                Matrix::Bt709
+            } else {
+                Matrix::Bt601
+            },
             full_range: info.full_range,
         };
         let stage = GpuStage::new(
@@ -141,7 +165,12 @@ impl Engine {
             encoder: req.encoder.unwrap_or(self.config.render.encoder),
             x264_preset: self.config.render.x264_preset.clone(),
         };
-        Ok(pipeline::render_file(&spec, Box::new(stage), progress, cancel)?)
+        Ok(pipeline::render_file(
+            &spec,
+            Box::new(stage),
+            progress,
+            cancel,
+        )?)
     }
 
     /// One composited frame at `at` seconds, over the input's frame at that time or a solid
@@ -163,10 +192,18 @@ impl Engine {
             None => {
                 let aspect = scene.stage.base_aspect.ratio();
                 let h = size.1.unwrap_or(720);
-                (size.0.unwrap_or(((h as f64 * aspect).round() as u32) & !1), h)
+                (
+                    size.0.unwrap_or(((h as f64 * aspect).round() as u32) & !1),
+                    h,
+                )
             }
         };
-        let req = OutputRequest { width: size.0, height: size.1, fps: None, quality: None };
+        let req = OutputRequest {
+            width: size.0,
+            height: size.1,
+            fps: None,
+            quality: None,
+        };
         let (out_w, out_h) = output_size(&req, src_w, src_h);
         let mut composer = self.composer(scene);
         let video_rect = fit_rect((src_w, src_h), (out_w, out_h));
@@ -176,7 +213,14 @@ impl Engine {
                 width: src_w,
                 height: src_h,
                 layout: PlaneLayout::Yuv420p,
-                color: ColorSpec { matrix: if src_h >= 720 { Matrix::Bt709 } else { Matrix::Bt601 }, full_range: false },
+                color: ColorSpec {
+                    matrix: if src_h >= 720 {
+                        Matrix::Bt709
+                    } else {
+                        Matrix::Bt601
+                    },
+                    full_range: false,
+                },
             }),
             output_width: out_w,
             output_height: out_h,
@@ -188,7 +232,9 @@ impl Engine {
         let mut compositor = Compositor::new(Arc::clone(&self.gpu), spec)?;
         let image = match &source {
             Some(frame) => {
-                let yuv = Converter::default().to_yuv420p(frame).map_err(|e| RenderError::Stage(e))?;
+                let yuv = Converter::default()
+                    .to_yuv420p(frame)
+                    .map_err(|e| RenderError::Stage(e))?;
                 compositor.render_rgba(Some(input_frame(&yuv)), &list)?
             }
             None => compositor.render_rgba(None, &list)?,
@@ -222,7 +268,14 @@ pub fn fit_rect((sw, sh): (u32, u32), (ow, oh): (u32, u32)) -> [f32; 4] {
 }
 
 fn output_color(height: u32) -> ColorSpec {
-    ColorSpec { matrix: if height >= 720 { Matrix::Bt709 } else { Matrix::Bt601 }, full_range: false }
+    ColorSpec {
+        matrix: if height >= 720 {
+            Matrix::Bt709
+        } else {
+            Matrix::Bt601
+        },
+        full_range: false,
+    }
 }
 
 fn input_frame(frame: &ffmpeg::frame::Video) -> InputFrame<'_> {
@@ -268,12 +321,23 @@ impl Converter {
                 frame.height(),
                 scaling::Flags::BILINEAR,
             )
-            .map_err(|e| StageError(format!("cannot convert {:?} frames to yuv420p: {e}", frame.format())))?;
+            .map_err(|e| {
+                StageError(format!(
+                    "cannot convert {:?} frames to yuv420p: {e}",
+                    frame.format()
+                ))
+            })?;
             self.0 = Some(SendScaler(ctx));
         }
-        let scaler = self.0.as_mut().map(|s| &mut s.0).ok_or_else(|| StageError("no scaler".into()))?;
+        let scaler = self
+            .0
+            .as_mut()
+            .map(|s| &mut s.0)
+            .ok_or_else(|| StageError("no scaler".into()))?;
         let mut out = ffmpeg::frame::Video::empty();
-        scaler.run(frame, &mut out).map_err(|e| StageError(format!("pixel format conversion failed: {e}")))?;
+        scaler
+            .run(frame, &mut out)
+            .map_err(|e| StageError(format!("pixel format conversion failed: {e}")))?;
         Ok(std::borrow::Cow::Owned(out))
     }
 }
@@ -301,7 +365,12 @@ impl GpuStage {
     ) -> Result<Self, EngineError> {
         let video_rect = fit_rect(src, out);
         let spec = CompositorSpec {
-            input: Some(InputSpec { width: src.0, height: src.1, layout: PlaneLayout::Yuv420p, color: input_color }),
+            input: Some(InputSpec {
+                width: src.0,
+                height: src.1,
+                layout: PlaneLayout::Yuv420p,
+                color: input_color,
+            }),
             output_width: out.0,
             output_height: out.1,
             output_color: output_color(out.1),
@@ -310,38 +379,81 @@ impl GpuStage {
             frames_in_flight: in_flight.max(1),
         };
         let compositor = Compositor::new(gpu, spec)?;
-        Ok(GpuStage { compositor, composer, video_rect, out, in_flight: in_flight.max(1), pending: VecDeque::new(), converter: Converter::default() })
+        Ok(GpuStage {
+            compositor,
+            composer,
+            video_rect,
+            out,
+            in_flight: in_flight.max(1),
+            pending: VecDeque::new(),
+            converter: Converter::default(),
+        })
     }
 
     fn collect_oldest(&mut self) -> Result<Option<ffmpeg::frame::Video>, StageError> {
-        let Some(ticket) = self.pending.pop_front() else { return Ok(None) };
+        let Some(ticket) = self.pending.pop_front() else {
+            return Ok(None);
+        };
         let mut frame = ffmpeg::frame::Video::new(Pixel::YUV420P, self.out.0, self.out.1);
-        let planes = self.compositor.collect_planes(ticket).map_err(|e| StageError(e.to_string()))?;
-        let widths = [self.out.0 as usize, self.out.0 as usize / 2, self.out.0 as usize / 2];
-        for (i, plane) in planes.iter().enumerate() {
-            let stride = frame.stride(i);
-            let dst = frame.data_mut(i);
-            for (row, src) in plane.chunks_exact(widths[i]).enumerate() {
-                dst[row * stride..row * stride + widths[i]].copy_from_slice(src);
-            }
-        }
+        let strides = [frame.stride(0), frame.stride(1), frame.stride(2)];
+        let [y, u, v] = yuv420p_planes_mut(&mut frame);
+        let mut out = YuvOut {
+            planes: [y, u, v],
+            strides,
+        };
+        self.compositor
+            .collect(ticket, &mut out)
+            .map_err(|e| StageError(e.to_string()))?;
         Ok(Some(frame))
+    }
+}
+
+/// The three planes of a yuv420p frame as disjoint mutable slices (ffmpeg-next lends one plane
+/// per `&mut` borrow; the GPU read-back writes all three in one call).
+fn yuv420p_planes_mut(frame: &mut ffmpeg::frame::Video) -> [&mut [u8]; 3] {
+    let plane = |f: &mut ffmpeg::frame::Video, i: usize| {
+        let data = f.data_mut(i);
+        (data.as_mut_ptr(), data.len())
+    };
+    let (p0, p1, p2) = (plane(frame, 0), plane(frame, 1), plane(frame, 2));
+    // SAFETY: `frame` was allocated by av_frame_get_buffer for yuv420p: planes 0, 1 and 2 are
+    // separate, non-overlapping regions of its buffers, each `len` bytes long as reported by
+    // ffmpeg-next's `data_mut`. The returned slices borrow `frame` mutably for their lifetime,
+    // so nothing else can reach those buffers (or free them) while they are alive.
+    #[allow(unsafe_code)]
+    unsafe {
+        [
+            std::slice::from_raw_parts_mut(p0.0, p0.1),
+            std::slice::from_raw_parts_mut(p1.0, p1.1),
+            std::slice::from_raw_parts_mut(p2.0, p2.1),
+        ]
     }
 }
 
 impl FrameStage for GpuStage {
     fn output_format(&self) -> OutputFormat {
-        OutputFormat { width: self.out.0, height: self.out.1, pixel: Pixel::YUV420P }
+        OutputFormat {
+            width: self.out.0,
+            height: self.out.1,
+            pixel: Pixel::YUV420P,
+        }
     }
 
-    fn push(&mut self, frame: &ffmpeg::frame::Video, t: f64) -> Result<Vec<ffmpeg::frame::Video>, StageError> {
+    fn push(
+        &mut self,
+        frame: &ffmpeg::frame::Video,
+        t: f64,
+    ) -> Result<Vec<ffmpeg::frame::Video>, StageError> {
         let list = self.composer.compose(t, self.video_rect);
         let source = self.converter.to_yuv420p(frame)?;
         let mut done = Vec::new();
         if self.pending.len() >= self.in_flight {
             done.extend(self.collect_oldest()?);
         }
-        let ticket = self.compositor.submit(Some(input_frame(&source)), &list).map_err(|e| StageError(e.to_string()))?;
+        let ticket = self
+            .compositor
+            .submit(Some(input_frame(&source)), &list)
+            .map_err(|e| StageError(e.to_string()))?;
         self.pending.push_back(ticket);
         Ok(done)
     }
@@ -361,14 +473,28 @@ mod tests {
 
     #[test]
     fn fit_rect_letterboxes_and_pillarboxes() {
-        assert_eq!(fit_rect((1920, 1080), (1280, 720)), [0.0, 0.0, 1280.0, 720.0]);
-        assert_eq!(fit_rect((1080, 1920), (1920, 1080)), [656.0, 0.0, 608.0, 1080.0]);
-        assert_eq!(fit_rect((1920, 1080), (1080, 1080)), [0.0, 236.0, 1080.0, 608.0]);
+        assert_eq!(
+            fit_rect((1920, 1080), (1280, 720)),
+            [0.0, 0.0, 1280.0, 720.0]
+        );
+        assert_eq!(
+            fit_rect((1080, 1920), (1920, 1080)),
+            [656.0, 0.0, 608.0, 1080.0]
+        );
+        assert_eq!(
+            fit_rect((1920, 1080), (1080, 1080)),
+            [0.0, 236.0, 1080.0, 608.0]
+        );
     }
 
     #[test]
     fn output_size_keeps_aspect_for_one_side() {
-        let req = |w, h| OutputRequest { width: w, height: h, fps: None, quality: None };
+        let req = |w, h| OutputRequest {
+            width: w,
+            height: h,
+            fps: None,
+            quality: None,
+        };
         assert_eq!(output_size(&req(None, None), 1920, 1080), (1920, 1080));
         assert_eq!(output_size(&req(Some(1280), None), 1920, 1080), (1280, 720));
         assert_eq!(output_size(&req(None, Some(360)), 1920, 1080), (640, 360));

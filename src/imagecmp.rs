@@ -17,7 +17,10 @@ pub type Region = (u32, u32, u32, u32);
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a PNG: {message}")]
     Decode { path: String, message: String },
     #[error("cannot write {path}: {message}")]
@@ -27,28 +30,55 @@ pub enum ImageError {
 impl Image {
     pub fn read_png(path: &Path) -> Result<Image, ImageError> {
         let name = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| ImageError::Read { path: name.clone(), source })?;
+        let file = std::fs::File::open(path).map_err(|source| ImageError::Read {
+            path: name.clone(),
+            source,
+        })?;
         let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
         decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-        let mut reader = decoder.read_info().map_err(|e| ImageError::Decode { path: name.clone(), message: e.to_string() })?;
+        let mut reader = decoder.read_info().map_err(|e| ImageError::Decode {
+            path: name.clone(),
+            message: e.to_string(),
+        })?;
         let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).map_err(|e| ImageError::Decode { path: name.clone(), message: e.to_string() })?;
+        let info = reader
+            .next_frame(&mut buf)
+            .map_err(|e| ImageError::Decode {
+                path: name.clone(),
+                message: e.to_string(),
+            })?;
         buf.truncate(info.buffer_size());
         let pixels = match info.color_type {
             png::ColorType::Rgba => buf,
-            png::ColorType::Rgb => buf.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
-            png::ColorType::GrayscaleAlpha => buf.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]).collect(),
+            png::ColorType::Rgb => buf
+                .chunks_exact(3)
+                .flat_map(|p| [p[0], p[1], p[2], 255])
+                .collect(),
+            png::ColorType::GrayscaleAlpha => buf
+                .chunks_exact(2)
+                .flat_map(|p| [p[0], p[0], p[0], p[1]])
+                .collect(),
             png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g, 255]).collect(),
             png::ColorType::Indexed => {
-                return Err(ImageError::Decode { path: name, message: "indexed PNG after expansion".into() })
+                return Err(ImageError::Decode {
+                    path: name,
+                    message: "indexed PNG after expansion".into(),
+                })
             }
         };
-        Ok(Image { width: info.width, height: info.height, pixels })
+        Ok(Image {
+            width: info.width,
+            height: info.height,
+            pixels,
+        })
     }
 
     pub fn write_png(&self, path: &Path) -> Result<(), ImageError> {
         let name = path.display().to_string();
-        let err = |e: &dyn std::fmt::Display| ImageError::Write { path: name.clone(), message: e.to_string() };
+        let err = |e: &dyn std::fmt::Display| ImageError::Write {
+            path: name.clone(),
+            message: e.to_string(),
+        };
         let file = std::fs::File::create(path).map_err(|e| err(&e))?;
         let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), self.width, self.height);
         encoder.set_color(png::ColorType::Rgba);
@@ -60,7 +90,11 @@ impl Image {
 
     fn rgb(&self, x: u32, y: u32) -> [f64; 3] {
         let i = ((y * self.width + x) * 4) as usize;
-        [self.pixels[i] as f64, self.pixels[i + 1] as f64, self.pixels[i + 2] as f64]
+        [
+            self.pixels[i] as f64,
+            self.pixels[i + 1] as f64,
+            self.pixels[i + 2] as f64,
+        ]
     }
 
     fn luma(&self, x: u32, y: u32) -> f64 {
@@ -74,12 +108,18 @@ impl Image {
 
     /// Bounding box of the pixels that differ from `background` by more than `tolerance` in
     /// any channel, grown by `margin`; `None` when nothing differs.
-    pub fn content_region(&self, background: [u8; 3], tolerance: u8, margin: u32) -> Option<Region> {
+    pub fn content_region(
+        &self,
+        background: [u8; 3],
+        tolerance: u8,
+        margin: u32,
+    ) -> Option<Region> {
         let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
         for y in 0..self.height {
             for x in 0..self.width {
                 let i = ((y * self.width + x) * 4) as usize;
-                let differs = (0..3).any(|c| self.pixels[i + c].abs_diff(background[c]) > tolerance);
+                let differs =
+                    (0..3).any(|c| self.pixels[i + c].abs_diff(background[c]) > tolerance);
                 if differs {
                     x0 = x0.min(x);
                     y0 = y0.min(y);
@@ -90,7 +130,10 @@ impl Image {
         }
         (x0 != u32::MAX).then(|| {
             let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
-            let (x1, y1) = ((x1 + margin).min(self.width - 1), (y1 + margin).min(self.height - 1));
+            let (x1, y1) = (
+                (x1 + margin).min(self.width - 1),
+                (y1 + margin).min(self.height - 1),
+            );
             (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
         })
     }
@@ -121,7 +164,11 @@ pub struct Comparison {
 
 /// Compares `a` and `b` (same size) over `region`.
 pub fn compare(a: &Image, b: &Image, region: Region) -> Comparison {
-    assert_eq!((a.width, a.height), (b.width, b.height), "images must have the same size");
+    assert_eq!(
+        (a.width, a.height),
+        (b.width, b.height),
+        "images must have the same size"
+    );
     let (rx, ry, rw, rh) = region;
     let mut se = 0.0;
     let mut ad = 0.0;
@@ -137,8 +184,16 @@ pub fn compare(a: &Image, b: &Image, region: Region) -> Comparison {
         }
     }
     let mse = se / n;
-    let psnr = if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0 * 255.0 / mse).log10() };
-    Comparison { psnr, ssim: ssim_luma(a, b, region), mean_abs_diff: ad / n }
+    let psnr = if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0 * 255.0 / mse).log10()
+    };
+    Comparison {
+        psnr,
+        ssim: ssim_luma(a, b, region),
+        mean_abs_diff: ad / n,
+    }
 }
 
 fn ssim_luma(a: &Image, b: &Image, (rx, ry, rw, rh): Region) -> f64 {
@@ -146,7 +201,11 @@ fn ssim_luma(a: &Image, b: &Image, (rx, ry, rw, rh): Region) -> f64 {
     const STEP: u32 = 4;
     let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
     if rw < WIN || rh < WIN {
-        return if compare_exact(a, b, (rx, ry, rw, rh)) { 1.0 } else { 0.0 };
+        return if compare_exact(a, b, (rx, ry, rw, rh)) {
+            1.0
+        } else {
+            0.0
+        };
     }
     let (mut total, mut count) = (0.0, 0u32);
     let mut y = ry;
@@ -167,7 +226,8 @@ fn ssim_luma(a: &Image, b: &Image, (rx, ry, rw, rh): Region) -> f64 {
             let n = (WIN * WIN) as f64;
             let (ma, mb) = (sa / n, sb / n);
             let (va, vb, cov) = (saa / n - ma * ma, sbb / n - mb * mb, sab / n - ma * mb);
-            total += ((2.0 * ma * mb + c1) * (2.0 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+            total += ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
+                / ((ma * ma + mb * mb + c1) * (va + vb + c2));
             count += 1;
             x += STEP;
         }
@@ -192,7 +252,11 @@ pub fn diff_image(a: &Image, b: &Image) -> Image {
             pixels.extend_from_slice(&[grey, grey, grey, 255]);
         }
     }
-    Image { width: a.width, height: a.height, pixels }
+    Image {
+        width: a.width,
+        height: a.height,
+        pixels,
+    }
 }
 
 #[cfg(test)]
@@ -200,7 +264,13 @@ mod tests {
     use super::*;
 
     fn solid(w: u32, h: u32, rgb: [u8; 3]) -> Image {
-        Image { width: w, height: h, pixels: (0..w * h).flat_map(|_| [rgb[0], rgb[1], rgb[2], 255]).collect() }
+        Image {
+            width: w,
+            height: h,
+            pixels: (0..w * h)
+                .flat_map(|_| [rgb[0], rgb[1], rgb[2], 255])
+                .collect(),
+        }
     }
 
     #[test]

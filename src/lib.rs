@@ -5,6 +5,9 @@
 
 pub mod anim;
 pub mod compose;
+pub mod config;
+pub mod engine;
+pub mod gpu;
 pub mod imagecmp;
 pub mod pipeline;
 pub mod progress;

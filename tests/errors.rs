@@ -36,7 +36,11 @@ fn define_cycle_is_reported() {
     let json = format!(r#"{{{HEAD},"define":{{"a":"define.b","b":"define.a"}},"cues":[]}}"#);
     let out = frame_with(dir.path(), &json);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("Circular reference detected in define"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Circular reference detected in define"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -49,7 +53,10 @@ fn reversed_display_time_names_the_json_path() {
     let out = frame_with(dir.path(), &json);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("cues[0].root.children[0].displayTime: end 1.2 is before start 2"), "{err}");
+    assert!(
+        err.contains("cues[0].root.children[0].displayTime: end 1.2 is before start 2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -63,9 +70,15 @@ fn unknown_plugin_is_a_warning_and_the_node_still_renders() {
     let out = frame_with(dir.path(), &json);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("sparkle") && err.contains("\"x\""), "warning names the plugin and the node: {err}");
+    assert!(
+        err.contains("sparkle") && err.contains("\"x\""),
+        "warning names the plugin and the node: {err}"
+    );
     let img = renderd::imagecmp::Image::read_png(&dir.path().join("f.png")).expect("png");
-    assert!(img.content_region([0, 0, 0], 16, 0).is_some(), "the text is drawn");
+    assert!(
+        img.content_region([0, 0, 0], 16, 0).is_some(),
+        "the text is drawn"
+    );
 }
 
 #[test]
@@ -113,14 +126,21 @@ fn corrupt_and_truncated_videos_fail_cleanly() {
             .arg("--output")
             .arg(&output));
         let err = stderr(&out);
-        assert!(!err.contains("panicked"), "no panic on {}: {err}", bad.display());
+        assert!(
+            !err.contains("panicked"),
+            "no panic on {}: {err}",
+            bad.display()
+        );
         if out.status.success() {
             // A damaged file may still hold decodable frames; then the output must be valid.
             let probe = ffprobe(&output);
             assert!(num(&stream(&probe, "video").expect("video")["nb_read_frames"]) > 0.0);
             std::fs::remove_file(&output).expect("rm");
         } else {
-            assert!(err.contains(&*bad.file_name().expect("name").to_string_lossy()), "names the file: {err}");
+            assert!(
+                err.contains(&*bad.file_name().expect("name").to_string_lossy()),
+                "names the file: {err}"
+            );
             assert!(!output.exists(), "no partial output for {}", bad.display());
         }
     }

@@ -17,10 +17,24 @@ fn render_frame(scenario: &Path, at: &str, out: &Path) -> Image {
     let o = run(renderd()
         .arg("frame")
         .arg(scenario)
-        .args(["--at", at, "--width", W, "--height", H, "--background", "#808080"])
+        .args([
+            "--at",
+            at,
+            "--width",
+            W,
+            "--height",
+            H,
+            "--background",
+            "#808080",
+        ])
         .arg("--output")
         .arg(out));
-    assert!(o.status.success(), "frame {} at {at}: {}", scenario.display(), stderr(&o));
+    assert!(
+        o.status.success(),
+        "frame {} at {at}: {}",
+        scenario.display(),
+        stderr(&o)
+    );
     Image::read_png(out).expect("frame PNG")
 }
 
@@ -31,7 +45,10 @@ fn failures_dir() -> PathBuf {
 }
 
 fn check_golden(sample_file: &str, at: &str) {
-    let name = format!("{}_{at}", sample_file.trim_end_matches(".json").replace('/', "_"));
+    let name = format!(
+        "{}_{at}",
+        sample_file.trim_end_matches(".json").replace('/', "_")
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let actual = render_frame(&sample(sample_file), at, &dir.path().join("a.png"));
     let expected_path = repo("tests/golden").join(format!("{name}.png"));
@@ -39,13 +56,20 @@ fn check_golden(sample_file: &str, at: &str) {
         actual.write_png(&expected_path).expect("bless");
         return;
     }
-    let expected = Image::read_png(&expected_path).unwrap_or_else(|e| panic!("{e} (run with RENDERD_BLESS=1 once)"));
+    let expected = Image::read_png(&expected_path)
+        .unwrap_or_else(|e| panic!("{e} (run with RENDERD_BLESS=1 once)"));
     let c = compare(&actual, &expected, actual.full_region());
     if !(c.psnr >= 38.0 && c.ssim >= 0.98) {
         let out = failures_dir();
-        actual.write_png(&out.join(format!("{name}.actual.png"))).expect("write");
-        expected.write_png(&out.join(format!("{name}.expected.png"))).expect("write");
-        diff_image(&actual, &expected).write_png(&out.join(format!("{name}.diff.png"))).expect("write");
+        actual
+            .write_png(&out.join(format!("{name}.actual.png")))
+            .expect("write");
+        expected
+            .write_png(&out.join(format!("{name}.expected.png")))
+            .expect("write");
+        diff_image(&actual, &expected)
+            .write_png(&out.join(format!("{name}.diff.png")))
+            .expect("write");
         panic!("{name}: {c:?}; images in {}", out.display());
     }
 }
@@ -76,11 +100,25 @@ golden! {
 /// The v1.3 and v2.0 files of the same sample describe the same captions: same picture.
 fn check_versions_agree(name: &str, at: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let v2 = render_frame(&sample(&format!("{name}.json")), at, &dir.path().join("v2.png"));
-    let v13 = render_frame(&sample(&format!("v1.3/{name}.json")), at, &dir.path().join("v13.png"));
+    let v2 = render_frame(
+        &sample(&format!("{name}.json")),
+        at,
+        &dir.path().join("v2.png"),
+    );
+    let v13 = render_frame(
+        &sample(&format!("v1.3/{name}.json")),
+        at,
+        &dir.path().join("v13.png"),
+    );
     let c = compare(&v2, &v13, v2.full_region());
-    assert!(c.psnr == f64::INFINITY || c.psnr > 50.0, "{name} at {at}: v1.3 and v2.0 differ: {c:?}");
-    assert!(v2.content_region([128, 128, 128], 8, 0).is_some(), "{name} at {at} draws something");
+    assert!(
+        c.psnr == f64::INFINITY || c.psnr > 50.0,
+        "{name} at {at}: v1.3 and v2.0 differ: {c:?}"
+    );
+    assert!(
+        v2.content_region([128, 128, 128], 8, 0).is_some(),
+        "{name} at {at} draws something"
+    );
 }
 
 #[test]

@@ -25,14 +25,27 @@ fn render_keeps_every_frame_the_duration_and_the_audio() {
     let video = stream(&probe, "video").expect("a video stream");
     assert_eq!(video["codec_name"], "h264");
     assert_eq!(video["pix_fmt"], "yuv420p");
-    assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(640), Some(360)));
-    assert_eq!(num(&video["nb_read_frames"]), 90.0, "every frame of 3 s at 30 fps");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    assert_eq!(
+        num(&video["nb_read_frames"]),
+        90.0,
+        "every frame of 3 s at 30 fps"
+    );
     let duration = num(&probe["format"]["duration"]);
-    assert!((duration - 3.0).abs() <= 1.0 / 30.0 + 0.03, "duration {duration}");
+    assert!(
+        (duration - 3.0).abs() <= 1.0 / 30.0 + 0.03,
+        "duration {duration}"
+    );
     let audio = stream(&probe, "audio").expect("the source audio is kept");
     assert_eq!(audio["codec_name"], "aac");
     // Nothing but the output is left in the folder (no temporary file).
-    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
 }
 
@@ -43,7 +56,13 @@ fn captions_in_the_video_match_the_frame_command() {
     make_clip(&input, 2.0, (640, 360), 25, Audio::None);
     let output = dir.path().join("out.mp4");
     let scenario = repo("demo/scenario.json");
-    let out = run(renderd().arg("render").arg(&scenario).arg("--input").arg(&input).arg("--output").arg(&output));
+    let out = run(renderd()
+        .arg("render")
+        .arg(&scenario)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output));
     assert!(out.status.success(), "render failed: {}", stderr(&out));
 
     // t = 1.6 s is frame 40: captions of the first cue are on screen.
@@ -60,7 +79,10 @@ fn captions_in_the_video_match_the_frame_command() {
         .arg("--output")
         .arg(&single));
     assert!(out.status.success(), "frame failed: {}", stderr(&out));
-    let (a, b) = (Image::read_png(&from_video).expect("png"), Image::read_png(&single).expect("png"));
+    let (a, b) = (
+        Image::read_png(&from_video).expect("png"),
+        Image::read_png(&single).expect("png"),
+    );
     let c = compare(&a, &b, a.full_region());
     // Differences come only from yuv420p chroma subsampling and the near-lossless encode.
     assert!(c.psnr > 30.0 && c.ssim > 0.95, "{c:?}");
@@ -70,7 +92,10 @@ fn captions_in_the_video_match_the_frame_command() {
     extract_frame(&input, 1.6, &source);
     let plain = Image::read_png(&source).expect("png");
     let region = (0, 250, 640, 110);
-    assert!(compare(&plain, &a, region).psnr < 25.0, "caption region changed");
+    assert!(
+        compare(&plain, &a, region).psnr < 25.0,
+        "caption region changed"
+    );
 }
 
 #[test]
@@ -82,7 +107,18 @@ fn output_size_and_rate_follow_the_options() {
     let out = run(renderd()
         .arg("render")
         .arg(repo("demo/scenario.json"))
-        .args(["--width", "640", "--height", "360", "--fps", "30", "--quality", "60", "--encoder", "x264"])
+        .args([
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
+            "--quality",
+            "60",
+            "--encoder",
+            "x264",
+        ])
         .arg("--input")
         .arg(&input)
         .arg("--output")
@@ -90,9 +126,15 @@ fn output_size_and_rate_follow_the_options() {
     assert!(out.status.success(), "render failed: {}", stderr(&out));
     let probe = ffprobe(&output);
     let video = stream(&probe, "video").expect("video");
-    assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(640), Some(360)));
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(640), Some(360))
+    );
     assert_eq!(num(&video["nb_read_frames"]), 60.0);
-    assert!(stream(&probe, "audio").is_none(), "no audio in, no audio out");
+    assert!(
+        stream(&probe, "audio").is_none(),
+        "no audio in, no audio out"
+    );
 }
 
 #[test]
@@ -111,7 +153,10 @@ fn pcm_audio_is_transcoded_to_aac() {
     assert!(out.status.success(), "render failed: {}", stderr(&out));
     let probe = ffprobe(&output);
     assert_eq!(stream(&probe, "audio").expect("audio")["codec_name"], "aac");
-    assert_eq!(num(&stream(&probe, "video").expect("video")["nb_read_frames"]), 25.0);
+    assert_eq!(
+        num(&stream(&probe, "video").expect("video")["nb_read_frames"]),
+        25.0
+    );
 }
 
 #[test]

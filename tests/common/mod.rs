@@ -27,7 +27,8 @@ pub fn repo(path: &str) -> PathBuf {
 
 /// Runs a command and returns its output, panicking with stderr when it could not start.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -47,12 +48,32 @@ pub enum Audio {
 /// Generates a test clip with ffmpeg's testsrc2 (H.264, yuv420p).
 pub fn make_clip(path: &Path, seconds: f64, size: (u32, u32), fps: u32, audio: Audio) {
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"]);
-    cmd.arg(format!("testsrc2=size={}x{}:rate={fps}:duration={seconds}", size.0, size.1));
+    cmd.args([
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+    ]);
+    cmd.arg(format!(
+        "testsrc2=size={}x{}:rate={fps}:duration={seconds}",
+        size.0, size.1
+    ));
     if audio != Audio::None {
-        cmd.args(["-f", "lavfi", "-i"]).arg(format!("sine=frequency=440:sample_rate=48000:duration={seconds}"));
+        cmd.args(["-f", "lavfi", "-i"]).arg(format!(
+            "sine=frequency=440:sample_rate=48000:duration={seconds}"
+        ));
     }
-    cmd.args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]);
+    cmd.args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+    ]);
     match audio {
         Audio::None => {}
         Audio::AacTone => {
@@ -69,25 +90,33 @@ pub fn make_clip(path: &Path, seconds: f64, size: (u32, u32), fps: u32, audio: A
 
 /// ffprobe's JSON for the streams and format, with frames counted.
 pub fn ffprobe(path: &Path) -> serde_json::Value {
-    let out = run(Command::new("ffprobe").args([
-        "-v",
-        "error",
-        "-count_frames",
-        "-show_streams",
-        "-show_format",
-        "-of",
-        "json",
-    ]).arg(path));
+    let out = run(Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
+        .arg(path));
     assert!(out.status.success(), "ffprobe failed: {}", stderr(&out));
     serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
 }
 
 pub fn stream<'a>(probe: &'a serde_json::Value, kind: &str) -> Option<&'a serde_json::Value> {
-    probe["streams"].as_array()?.iter().find(|s| s["codec_type"] == kind)
+    probe["streams"]
+        .as_array()?
+        .iter()
+        .find(|s| s["codec_type"] == kind)
 }
 
 pub fn num(v: &serde_json::Value) -> f64 {
-    v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_f64()).unwrap_or(f64::NAN)
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_f64())
+        .unwrap_or(f64::NAN)
 }
 
 /// Extracts the frame at `t` of a video as PNG (RGB) with the ffmpeg CLI.
@@ -99,5 +128,9 @@ pub fn extract_frame(video: &Path, t: f64, png: &Path) {
         .arg(video)
         .args(["-frames:v", "1"])
         .arg(png));
-    assert!(out.status.success(), "ffmpeg frame extraction failed: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "ffmpeg frame extraction failed: {}",
+        stderr(&out)
+    );
 }

@@ -1,0 +1,2095 @@
+//! [`Compositor`]: per-frame GPU work in a ring of slots — upload, draw, RGB→YUV, readback.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ash::vk;
+
+use super::atlas::{AtlasEntry, GlyphAtlas, PADDING};
+use super::context::Gpu;
+use super::error::{vk_err, GpuError};
+use super::pipelines::{
+    check_formats, ConvertPush, DrawPush, Pipelines, QuadInstance, COLOR_FORMAT, QUAD_INSTANCE_SIZE,
+};
+use super::resources::{
+    CommandPool, DescriptorPool, Fence, HostBuffer, Image, MemoryLocation, Sampler, COLOR_LAYER,
+    COLOR_RANGE,
+};
+use super::{CompositorSpec, InputFrame, InputSpec, PlaneLayout, RgbaImage, Ticket, YuvOut};
+use crate::compose::display::{Color, DisplayList, DrawItem, Mask};
+
+const DEFAULT_ATLAS_SIZE: u32 = 2048;
+const MAX_ATLAS_SIZE: u32 = 4096;
+const MAX_FRAMES_IN_FLIGHT: usize = 16;
+const CONVERT_GROUP_SIZE: u32 = 256;
+
+fn align4(n: usize) -> usize {
+    n.div_ceil(4) * 4
+}
+
+/// Byte layout of the yuv420p output buffer: tightly packed rows, planes at 4-byte offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OutputLayout {
+    width: usize,
+    height: usize,
+    chroma_width: usize,
+    chroma_height: usize,
+    u_offset: usize,
+    v_offset: usize,
+    total: usize,
+}
+
+impl OutputLayout {
+    fn new(width: u32, height: u32) -> Self {
+        let (width, height) = (width as usize, height as usize);
+        let (chroma_width, chroma_height) = (width / 2, height / 2);
+        let chroma = chroma_width * chroma_height;
+        let u_offset = width * height;
+        let v_offset = align4(u_offset + chroma);
+        OutputLayout {
+            width,
+            height,
+            chroma_width,
+            chroma_height,
+            u_offset,
+            v_offset,
+            total: align4(v_offset + chroma),
+        }
+    }
+
+    fn y_words(&self) -> usize {
+        self.u_offset / 4
+    }
+
+    fn chroma_words(&self) -> usize {
+        (self.chroma_width * self.chroma_height).div_ceil(4)
+    }
+
+    /// (offset, row bytes, rows) of plane `i` (0 = Y, 1 = U, 2 = V).
+    fn plane(&self, i: usize) -> (usize, usize, usize) {
+        match i {
+            0 => (0, self.width, self.height),
+            1 => (self.u_offset, self.chroma_width, self.chroma_height),
+            _ => (self.v_offset, self.chroma_width, self.chroma_height),
+        }
+    }
+}
+
+/// One input plane: its texture and where its rows go in the staging buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InputPlane {
+    texture_width: u32,
+    texture_height: u32,
+    format: vk::Format,
+    row_bytes: usize,
+    rows: usize,
+    staging_offset: usize,
+}
+
+/// Layout of the input planes (two for NV12, three for yuv420p).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InputLayout {
+    planes: Vec<InputPlane>,
+    staging_size: usize,
+}
+
+impl InputLayout {
+    fn new(spec: &InputSpec) -> Self {
+        let (cw, ch) = (spec.width.div_ceil(2), spec.height.div_ceil(2));
+        let luma = (
+            spec.width,
+            spec.height,
+            vk::Format::R8_UNORM,
+            spec.width as usize,
+        );
+        let shapes: Vec<(u32, u32, vk::Format, usize)> = match spec.layout {
+            PlaneLayout::Yuv420p => vec![
+                luma,
+                (cw, ch, vk::Format::R8_UNORM, cw as usize),
+                (cw, ch, vk::Format::R8_UNORM, cw as usize),
+            ],
+            PlaneLayout::Nv12 => vec![luma, (cw, ch, vk::Format::R8G8_UNORM, 2 * cw as usize)],
+        };
+        let mut offset = 0;
+        let planes = shapes
+            .into_iter()
+            .map(|(w, h, format, row_bytes)| {
+                let plane = InputPlane {
+                    texture_width: w,
+                    texture_height: h,
+                    format,
+                    row_bytes,
+                    rows: h as usize,
+                    staging_offset: offset,
+                };
+                offset = align4(offset + row_bytes * h as usize);
+                plane
+            })
+            .collect();
+        InputLayout {
+            planes,
+            staging_size: offset,
+        }
+    }
+}
+
+/// Copies `rows` rows of `row_bytes` from a strided source into a tightly packed destination.
+fn copy_rows(
+    src: &[u8],
+    src_stride: usize,
+    dst: &mut [u8],
+    dst_stride: usize,
+    row_bytes: usize,
+    rows: usize,
+) {
+    if src_stride == row_bytes && dst_stride == row_bytes {
+        let n = row_bytes * rows;
+        dst[..n].copy_from_slice(&src[..n]);
+        return;
+    }
+    for (s, d) in src
+        .chunks(src_stride)
+        .zip(dst.chunks_mut(dst_stride))
+        .take(rows)
+    {
+        d[..row_bytes].copy_from_slice(&s[..row_bytes]);
+    }
+}
+
+/// One strided plane copy (rows of `row_bytes`).
+struct RowCopy<'s, 'd> {
+    src: &'s [u8],
+    src_stride: usize,
+    dst: &'d mut [u8],
+    dst_stride: usize,
+    row_bytes: usize,
+    rows: usize,
+}
+
+impl RowCopy<'_, '_> {
+    fn bytes(&self) -> usize {
+        self.row_bytes * self.rows
+    }
+
+    fn run(self) {
+        copy_rows(
+            self.src,
+            self.src_stride,
+            self.dst,
+            self.dst_stride,
+            self.row_bytes,
+            self.rows,
+        );
+    }
+
+    /// Splits into pieces of at most `max_rows` rows each.
+    fn split(self, max_rows: usize, out: &mut Vec<Self>) {
+        let RowCopy {
+            src,
+            src_stride,
+            dst,
+            dst_stride,
+            row_bytes,
+            rows,
+        } = self;
+        let mut dst_rest = dst;
+        let mut row = 0;
+        while row < rows {
+            let n = max_rows.min(rows - row);
+            let take = if row + n < rows {
+                n * dst_stride
+            } else {
+                dst_rest.len()
+            };
+            let (head, tail) = std::mem::take(&mut dst_rest).split_at_mut(take);
+            dst_rest = tail;
+            out.push(RowCopy {
+                src: &src[row * src_stride..],
+                src_stride,
+                dst: head,
+                dst_stride,
+                row_bytes,
+                rows: n,
+            });
+            row += n;
+        }
+    }
+}
+
+/// Frames this large are copied by several threads: one thread's memcpy bandwidth is what
+/// limits submit/collect throughput at 1080p and above.
+const PARALLEL_COPY_MIN_BYTES: usize = 1 << 20;
+const COPY_THREADS: usize = 4;
+
+/// Runs the plane copies, spread over a few scoped threads when there is enough to copy.
+/// Callers have checked every plane's size, so slicing cannot fail.
+fn copy_planes(copies: Vec<RowCopy<'_, '_>>) {
+    let total: usize = copies.iter().map(RowCopy::bytes).sum();
+    if total < PARALLEL_COPY_MIN_BYTES {
+        copies.into_iter().for_each(RowCopy::run);
+        return;
+    }
+    let share = total.div_ceil(COPY_THREADS);
+    let mut jobs = Vec::with_capacity(2 * COPY_THREADS);
+    for c in copies {
+        let max_rows = (share / c.row_bytes.max(1)).max(1);
+        c.split(max_rows, &mut jobs);
+    }
+    std::thread::scope(|scope| {
+        let mut jobs = jobs.into_iter();
+        let first = jobs.next();
+        for job in jobs {
+            scope.spawn(move || job.run());
+        }
+        if let Some(job) = first {
+            job.run();
+        }
+    });
+}
+
+/// Checks that a strided plane of `rows` × `row_bytes` fits in `len` bytes.
+fn plane_fits(len: usize, stride: usize, row_bytes: usize, rows: usize) -> Result<(), String> {
+    if stride < row_bytes {
+        return Err(format!("stride {stride} is below the row size {row_bytes}"));
+    }
+    let needed = if rows == 0 {
+        0
+    } else {
+        stride
+            .checked_mul(rows - 1)
+            .and_then(|n| n.checked_add(row_bytes))
+            .ok_or_else(|| "plane size overflows".to_owned())?
+    };
+    if len < needed {
+        return Err(format!(
+            "plane has {len} bytes, {rows} rows of {row_bytes} at stride {stride} need {needed}"
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutputKind {
+    Yuv,
+    Rgba,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    seq: u64,
+    kind: OutputKind,
+}
+
+/// Everything one frame in flight uses.
+struct Slot {
+    cmd: vk::CommandBuffer,
+    fence: Fence,
+    staging: HostBuffer,
+    video: [Image; 3],
+    /// Planes of `video` never uploaded (absent input, NV12's unused third plane) are moved to
+    /// SHADER_READ_ONLY_OPTIMAL once, by the first frame of the slot.
+    placeholders_ready: bool,
+    target: Image,
+    instances: HostBuffer,
+    atlas_staging: HostBuffer,
+    readback: HostBuffer,
+    draw_set: vk::DescriptorSet,
+    convert_set: vk::DescriptorSet,
+    pending: Option<Pending>,
+}
+
+/// Composites frames on the GPU. Not `Sync`: one render thread owns it.
+pub struct Compositor {
+    slots: Vec<Slot>,
+    atlas: GlyphAtlas,
+    max_atlas_size: u32,
+    /// Results of frames whose slot had to be reused before they were collected.
+    stashed: HashMap<u64, Vec<u8>>,
+    next_seq: u64,
+    spec: CompositorSpec,
+    output: OutputLayout,
+    input: Option<InputLayout>,
+    instances: Vec<QuadInstance>,
+    batches: Vec<(u32, u32)>,
+    uploads: Vec<(Arc<Mask>, AtlasEntry)>,
+    sampler: Sampler,
+    _descriptor_pool: DescriptorPool,
+    _command_pool: CommandPool,
+    pipelines: Pipelines,
+    gpu: Arc<Gpu>,
+}
+
+impl Compositor {
+    pub fn new(gpu: Arc<Gpu>, spec: CompositorSpec) -> Result<Self, GpuError> {
+        Self::with_atlas_size(gpu, spec, DEFAULT_ATLAS_SIZE, MAX_ATLAS_SIZE)
+    }
+
+    /// As `new`, with explicit initial and maximum atlas sizes (tests use small atlases).
+    pub(crate) fn with_atlas_size(
+        gpu: Arc<Gpu>,
+        spec: CompositorSpec,
+        atlas_size: u32,
+        max_atlas_size: u32,
+    ) -> Result<Self, GpuError> {
+        validate_spec(&gpu, &spec)?;
+        check_formats(&gpu)?;
+        let max_dim = gpu.limits().max_image_dimension2_d;
+        let max_atlas_size = max_atlas_size.min(max_dim).max(1);
+        let atlas_size = atlas_size.clamp(1, max_atlas_size);
+        let output = OutputLayout::new(spec.output_width, spec.output_height);
+        let input = spec.input.as_ref().map(InputLayout::new);
+        let pipelines = Pipelines::new(&gpu)?;
+        let sampler = Sampler::linear(&gpu)?;
+        let n = spec.frames_in_flight;
+        let n32 = n as u32;
+        let descriptor_pool = DescriptorPool::new(
+            &gpu,
+            2 * n32,
+            &[
+                vk::DescriptorPoolSize {
+                    ty: vk::DescriptorType::COMBINED_IMAGE_SAMPLER,
+                    descriptor_count: 4 * n32,
+                },
+                vk::DescriptorPoolSize {
+                    ty: vk::DescriptorType::STORAGE_IMAGE,
+                    descriptor_count: n32,
+                },
+                vk::DescriptorPoolSize {
+                    ty: vk::DescriptorType::STORAGE_BUFFER,
+                    descriptor_count: n32,
+                },
+            ],
+        )?;
+        let command_pool = CommandPool::new(&gpu)?;
+        let commands = command_pool.allocate(n32)?;
+        let atlas = GlyphAtlas::new(&gpu, atlas_size)?;
+        let readback_size = output.total.max(output.width * output.height * 4);
+        let mut slots = Vec::with_capacity(n);
+        for cmd in commands {
+            let sets = descriptor_pool.allocate(&[
+                pipelines.draw_set_layout.handle(),
+                pipelines.convert_set_layout.handle(),
+            ])?;
+            let (draw_set, convert_set) = match sets.as_slice() {
+                [a, b] => (*a, *b),
+                _ => {
+                    return Err(GpuError::Vulkan {
+                        op: "vkAllocateDescriptorSets",
+                        result: vk::Result::ERROR_UNKNOWN,
+                    })
+                }
+            };
+            let texture = |i: usize| -> Result<Image, GpuError> {
+                let plane = input.as_ref().and_then(|l| l.planes.get(i));
+                let (w, h, format) = plane
+                    .map(|p| (p.texture_width, p.texture_height, p.format))
+                    .unwrap_or((1, 1, vk::Format::R8_UNORM));
+                Image::new(
+                    &gpu,
+                    w,
+                    h,
+                    format,
+                    vk::ImageUsageFlags::SAMPLED | vk::ImageUsageFlags::TRANSFER_DST,
+                    "video plane",
+                )
+            };
+            let slot = Slot {
+                cmd,
+                fence: Fence::new(&gpu, true)?,
+                staging: HostBuffer::new(
+                    &gpu,
+                    input.as_ref().map_or(4, |l| l.staging_size),
+                    vk::BufferUsageFlags::TRANSFER_SRC,
+                    MemoryLocation::Upload,
+                    "input staging",
+                )?,
+                video: [texture(0)?, texture(1)?, texture(2)?],
+                placeholders_ready: false,
+                target: Image::new(
+                    &gpu,
+                    spec.output_width,
+                    spec.output_height,
+                    COLOR_FORMAT,
+                    vk::ImageUsageFlags::COLOR_ATTACHMENT
+                        | vk::ImageUsageFlags::STORAGE
+                        | vk::ImageUsageFlags::TRANSFER_SRC,
+                    "colour target",
+                )?,
+                instances: HostBuffer::new(
+                    &gpu,
+                    64 * QUAD_INSTANCE_SIZE,
+                    vk::BufferUsageFlags::VERTEX_BUFFER,
+                    MemoryLocation::Upload,
+                    "instance buffer",
+                )?,
+                atlas_staging: HostBuffer::new(
+                    &gpu,
+                    64 * 1024,
+                    vk::BufferUsageFlags::TRANSFER_SRC,
+                    MemoryLocation::Upload,
+                    "atlas staging",
+                )?,
+                readback: HostBuffer::new(
+                    &gpu,
+                    readback_size,
+                    vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::TRANSFER_DST,
+                    MemoryLocation::Readback,
+                    "readback",
+                )?,
+                draw_set,
+                convert_set,
+                pending: None,
+            };
+            slots.push(slot);
+        }
+        let this = Compositor {
+            slots,
+            atlas,
+            max_atlas_size,
+            stashed: HashMap::new(),
+            next_seq: 0,
+            spec,
+            output,
+            input,
+            instances: Vec::new(),
+            batches: Vec::new(),
+            uploads: Vec::new(),
+            sampler,
+            _descriptor_pool: descriptor_pool,
+            _command_pool: command_pool,
+            pipelines,
+            gpu,
+        };
+        for i in 0..this.slots.len() {
+            this.write_descriptors(i);
+        }
+        Ok(this)
+    }
+
+    fn write_descriptors(&self, slot_index: usize) {
+        let slot = &self.slots[slot_index];
+        let sampled = |view: vk::ImageView| {
+            [vk::DescriptorImageInfo {
+                sampler: self.sampler.handle(),
+                image_view: view,
+                image_layout: vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL,
+            }]
+        };
+        let infos = [
+            sampled(slot.video[0].view()),
+            sampled(slot.video[1].view()),
+            sampled(slot.video[2].view()),
+            sampled(self.atlas.image.view()),
+        ];
+        let target_info = [vk::DescriptorImageInfo {
+            sampler: vk::Sampler::null(),
+            image_view: slot.target.view(),
+            image_layout: vk::ImageLayout::GENERAL,
+        }];
+        let buffer_info = [vk::DescriptorBufferInfo {
+            buffer: slot.readback.handle(),
+            offset: 0,
+            range: vk::WHOLE_SIZE,
+        }];
+        let mut writes: Vec<vk::WriteDescriptorSet<'_>> = infos
+            .iter()
+            .enumerate()
+            .map(|(binding, info)| {
+                vk::WriteDescriptorSet::default()
+                    .dst_set(slot.draw_set)
+                    .dst_binding(binding as u32)
+                    .descriptor_type(vk::DescriptorType::COMBINED_IMAGE_SAMPLER)
+                    .image_info(info)
+            })
+            .collect();
+        writes.push(
+            vk::WriteDescriptorSet::default()
+                .dst_set(slot.convert_set)
+                .dst_binding(0)
+                .descriptor_type(vk::DescriptorType::STORAGE_IMAGE)
+                .image_info(&target_info),
+        );
+        writes.push(
+            vk::WriteDescriptorSet::default()
+                .dst_set(slot.convert_set)
+                .dst_binding(1)
+                .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+                .buffer_info(&buffer_info),
+        );
+        // SAFETY: every referenced view/buffer/sampler is alive; the sets are not in use by
+        // pending work (callers hold the slot idle: at creation, or after waiting its fence).
+        unsafe { self.gpu.device().update_descriptor_sets(&writes, &[]) };
+    }
+
+    /// Copies the input planes into the slot's staging buffer, records and submits: upload →
+    /// draw → RGB→YUV conversion → readback. Non-blocking unless every slot is still in flight
+    /// (then it waits for the oldest, whose result stays collectable).
+    pub fn submit(
+        &mut self,
+        input: Option<InputFrame<'_>>,
+        list: &DisplayList,
+    ) -> Result<Ticket, GpuError> {
+        let (_, seq) = self.encode(input, list, OutputKind::Yuv)?;
+        Ok(Ticket(seq))
+    }
+
+    /// Waits for that submission and copies its Y, U, V planes into `out`.
+    pub fn collect(&mut self, ticket: Ticket, out: &mut YuvOut<'_>) -> Result<(), GpuError> {
+        let layout = self.output;
+        for i in 0..3 {
+            let (_, row_bytes, rows) = layout.plane(i);
+            plane_fits(out.planes[i].len(), out.strides[i], row_bytes, rows)
+                .map_err(|e| GpuError::BadOutput(format!("plane {i}: {e}")))?;
+        }
+        if let Some(bytes) = self.stashed.remove(&ticket.0) {
+            copy_output(&layout, &bytes, out);
+            return Ok(());
+        }
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|s| {
+                s.pending
+                    .is_some_and(|p| p.seq == ticket.0 && p.kind == OutputKind::Yuv)
+            })
+            .ok_or(GpuError::UnknownTicket(ticket.0))?;
+        slot.fence.wait()?;
+        copy_output(&layout, slot.readback.bytes(), out);
+        slot.pending = None;
+        Ok(())
+    }
+
+    /// One frame to RGBA (for `renderd frame` PNGs and golden tests): same drawing, no YUV step.
+    pub fn render_rgba(
+        &mut self,
+        input: Option<InputFrame<'_>>,
+        list: &DisplayList,
+    ) -> Result<RgbaImage, GpuError> {
+        let (slot_index, _) = self.encode(input, list, OutputKind::Rgba)?;
+        let slot = &mut self.slots[slot_index];
+        slot.fence.wait()?;
+        slot.pending = None;
+        let n = self.output.width * self.output.height * 4;
+        Ok(RgbaImage {
+            width: self.spec.output_width,
+            height: self.spec.output_height,
+            pixels: slot.readback.bytes()[..n].to_vec(),
+        })
+    }
+
+    /// Makes slot `i` idle: waits for its work and keeps an uncollected result aside.
+    fn free_slot(&mut self, i: usize) -> Result<(), GpuError> {
+        let slot = &mut self.slots[i];
+        slot.fence.wait()?;
+        if let Some(p) = slot.pending.take() {
+            if p.kind == OutputKind::Yuv {
+                let bytes = slot.readback.bytes()[..self.output.total].to_vec();
+                self.stashed.insert(p.seq, bytes);
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_all(&self) -> Result<(), GpuError> {
+        for slot in &self.slots {
+            slot.fence.wait()?;
+        }
+        Ok(())
+    }
+
+    fn encode(
+        &mut self,
+        input: Option<InputFrame<'_>>,
+        list: &DisplayList,
+        kind: OutputKind,
+    ) -> Result<(usize, u64), GpuError> {
+        self.check_input(input.as_ref())?;
+        let result = self.encode_checked(input, list, kind);
+        if result.is_err() {
+            // Masks placed in the atlas by the failed frame were never uploaded: forget them all
+            // (once nothing in flight samples the atlas any more).
+            if self.wait_all().is_ok() {
+                self.atlas.clear();
+            }
+        }
+        result
+    }
+
+    fn encode_checked(
+        &mut self,
+        input: Option<InputFrame<'_>>,
+        list: &DisplayList,
+        kind: OutputKind,
+    ) -> Result<(usize, u64), GpuError> {
+        let seq = self.next_seq;
+        let slot_index = (seq % self.slots.len() as u64) as usize;
+        self.free_slot(slot_index)?;
+        self.build_instances(list)?;
+
+        if let (Some(layout), Some(frame)) = (&self.input, &input) {
+            let mut rest = self.slots[slot_index].staging.bytes_mut();
+            let mut consumed = 0;
+            let mut copies = Vec::with_capacity(layout.planes.len());
+            // Planes lie in increasing offset order in the staging buffer.
+            for (i, plane) in layout.planes.iter().enumerate() {
+                let (_, tail) =
+                    std::mem::take(&mut rest).split_at_mut(plane.staging_offset - consumed);
+                let (dst, tail) = tail.split_at_mut(plane.row_bytes * plane.rows);
+                rest = tail;
+                consumed = plane.staging_offset + plane.row_bytes * plane.rows;
+                copies.push(RowCopy {
+                    src: frame.planes[i],
+                    src_stride: frame.strides[i],
+                    dst,
+                    dst_stride: plane.row_bytes,
+                    row_bytes: plane.row_bytes,
+                    rows: plane.rows,
+                });
+            }
+            copy_planes(copies);
+        }
+        self.write_instances(slot_index)?;
+        let upload_regions = self.write_atlas_uploads(slot_index)?;
+        self.record(slot_index, kind, &upload_regions)?;
+
+        let slot = &mut self.slots[slot_index];
+        slot.fence.reset()?;
+        if let Err(e) = self.gpu.submit(slot.cmd, slot.fence.handle()) {
+            // The fence stays unsignalled after a failed submit: replace it so waits terminate.
+            slot.fence = Fence::new(&self.gpu, true)?;
+            return Err(e);
+        }
+        slot.pending = Some(Pending { seq, kind });
+        slot.placeholders_ready = true;
+        self.atlas.needs_init = false;
+        self.next_seq += 1;
+        Ok((slot_index, seq))
+    }
+
+    fn check_input(&self, input: Option<&InputFrame<'_>>) -> Result<(), GpuError> {
+        match (&self.input, input) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(GpuError::BadInput(
+                "an input frame was given but the compositor has no video input".into(),
+            )),
+            (Some(_), None) => Err(GpuError::BadInput(
+                "the compositor expects a video frame and none was given".into(),
+            )),
+            (Some(layout), Some(frame)) => {
+                for (i, plane) in layout.planes.iter().enumerate() {
+                    plane_fits(
+                        frame.planes[i].len(),
+                        frame.strides[i],
+                        plane.row_bytes,
+                        plane.rows,
+                    )
+                    .map_err(|e| GpuError::BadInput(format!("plane {i}: {e}")))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Turns the display list into instances and batches, placing masks in the atlas. When the
+    /// atlas is full, waits for all in-flight frames, clears it and starts over; when one frame
+    /// alone does not fit, grows the atlas up to its maximum size.
+    fn build_instances(&mut self, list: &DisplayList) -> Result<(), GpuError> {
+        let mut cleared = false;
+        'attempt: loop {
+            self.instances.clear();
+            self.batches.clear();
+            self.uploads.clear();
+            let atlas_size = self.atlas.size();
+            for (index, item) in list.items.iter().enumerate() {
+                let instance = match item {
+                    DrawItem::Box(b) => {
+                        check_geometry(index, &b.rect, &b.transform)?;
+                        let t = b.transform;
+                        QuadInstance {
+                            rect: b.rect,
+                            abcd: [t.a, t.b, t.c, t.d],
+                            ef_kind_radius: [t.e, t.f, 1.0, b.radius.max(0.0)],
+                            fill: color_array(b.fill),
+                            border: color_array(b.border),
+                            extra: [b.border_width.max(0.0), 0.0, 0.0, 0.0],
+                        }
+                    }
+                    DrawItem::Mask(m) => {
+                        check_geometry(index, &m.rect, &m.transform)?;
+                        let mask = &m.mask;
+                        if mask.pixels.len() as u64 != mask.width as u64 * mask.height as u64 {
+                            return Err(GpuError::BadDisplayList(format!(
+                                "item {index}: mask {} is {}x{} but has {} bytes",
+                                mask.id,
+                                mask.width,
+                                mask.height,
+                                mask.pixels.len()
+                            )));
+                        }
+                        if mask.width == 0 || mask.height == 0 {
+                            continue;
+                        }
+                        let entry = match self.atlas.get(mask.id) {
+                            Some(e) => e,
+                            None => match self.atlas.insert(mask.id, mask.width, mask.height) {
+                                Some(e) => {
+                                    self.uploads.push((mask.clone(), e));
+                                    e
+                                }
+                                None => {
+                                    self.make_atlas_room(&mut cleared)?;
+                                    continue 'attempt;
+                                }
+                            },
+                        };
+                        let t = m.transform;
+                        QuadInstance {
+                            rect: m.rect,
+                            abcd: [t.a, t.b, t.c, t.d],
+                            ef_kind_radius: [t.e, t.f, 0.0, 0.0],
+                            fill: color_array(m.color),
+                            border: [0.0; 4],
+                            extra: entry.uv_rect(atlas_size),
+                        }
+                    }
+                };
+                let is_box = instance.ef_kind_radius[2];
+                let n = self.instances.len() as u32;
+                match self.batches.last_mut() {
+                    Some((first, count))
+                        if self.instances[*first as usize].ef_kind_radius[2] == is_box =>
+                    {
+                        *count += 1;
+                    }
+                    _ => self.batches.push((n, 1)),
+                }
+                self.instances.push(instance);
+            }
+            return Ok(());
+        }
+    }
+
+    /// Called when a mask does not fit: clear the atlas (first time), else grow it.
+    fn make_atlas_room(&mut self, cleared: &mut bool) -> Result<(), GpuError> {
+        self.wait_all()?;
+        if !*cleared {
+            tracing::debug!(size = self.atlas.size(), "glyph atlas full, clearing");
+            self.atlas.clear();
+            *cleared = true;
+            return Ok(());
+        }
+        let size = self.atlas.size();
+        if size >= self.max_atlas_size {
+            return Err(GpuError::AtlasFull { size });
+        }
+        let new_size = (size * 2).min(self.max_atlas_size);
+        tracing::info!(from = size, to = new_size, "growing the glyph atlas");
+        self.atlas = GlyphAtlas::new(&self.gpu, new_size)?;
+        for i in 0..self.slots.len() {
+            self.write_descriptors(i);
+        }
+        Ok(())
+    }
+
+    fn write_instances(&mut self, slot_index: usize) -> Result<(), GpuError> {
+        let needed = self.instances.len() * QUAD_INSTANCE_SIZE;
+        let slot = &mut self.slots[slot_index];
+        if needed > slot.instances.size() {
+            slot.instances = HostBuffer::new(
+                &self.gpu,
+                needed.next_power_of_two(),
+                vk::BufferUsageFlags::VERTEX_BUFFER,
+                MemoryLocation::Upload,
+                "instance buffer",
+            )?;
+        }
+        let bytes = slot.instances.bytes_mut();
+        for (inst, chunk) in self
+            .instances
+            .iter()
+            .zip(bytes.chunks_exact_mut(QUAD_INSTANCE_SIZE))
+        {
+            inst.write_to(chunk);
+        }
+        Ok(())
+    }
+
+    /// Writes the new masks (with their zero border) into the slot's atlas staging buffer and
+    /// returns the buffer → atlas copy regions.
+    fn write_atlas_uploads(
+        &mut self,
+        slot_index: usize,
+    ) -> Result<Vec<vk::BufferImageCopy>, GpuError> {
+        let padded = |m: &Mask| {
+            (
+                (m.width + 2 * PADDING) as usize,
+                (m.height + 2 * PADDING) as usize,
+            )
+        };
+        let needed: usize = self
+            .uploads
+            .iter()
+            .map(|(m, _)| {
+                let (w, h) = padded(m);
+                align4(w * h)
+            })
+            .sum();
+        let slot = &mut self.slots[slot_index];
+        if needed > slot.atlas_staging.size() {
+            slot.atlas_staging = HostBuffer::new(
+                &self.gpu,
+                needed.next_power_of_two(),
+                vk::BufferUsageFlags::TRANSFER_SRC,
+                MemoryLocation::Upload,
+                "atlas staging",
+            )?;
+        }
+        let staging = slot.atlas_staging.bytes_mut();
+        let mut regions = Vec::with_capacity(self.uploads.len());
+        let mut offset = 0usize;
+        for (mask, entry) in &self.uploads {
+            let (w, h) = padded(mask);
+            let dst = &mut staging[offset..offset + w * h];
+            dst.fill(0);
+            let mw = mask.width as usize;
+            for (row, src) in mask.pixels.chunks_exact(mw).enumerate() {
+                let start = (row + PADDING as usize) * w + PADDING as usize;
+                dst[start..start + mw].copy_from_slice(src);
+            }
+            regions.push(vk::BufferImageCopy {
+                buffer_offset: offset as u64,
+                buffer_row_length: 0,
+                buffer_image_height: 0,
+                image_subresource: COLOR_LAYER,
+                image_offset: vk::Offset3D {
+                    x: (entry.x - PADDING) as i32,
+                    y: (entry.y - PADDING) as i32,
+                    z: 0,
+                },
+                image_extent: vk::Extent3D {
+                    width: w as u32,
+                    height: h as u32,
+                    depth: 1,
+                },
+            });
+            offset += align4(w * h);
+        }
+        Ok(regions)
+    }
+
+    fn record(
+        &self,
+        slot_index: usize,
+        kind: OutputKind,
+        atlas_regions: &[vk::BufferImageCopy],
+    ) -> Result<(), GpuError> {
+        let d = self.gpu.device();
+        let slot = &self.slots[slot_index];
+        let cmd = slot.cmd;
+        let begin = vk::CommandBufferBeginInfo::default()
+            .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+        // SAFETY: the command buffer's previous submission completed (its fence was waited in
+        // free_slot) and its pool allows individual resets (implicit in begin).
+        unsafe { d.begin_command_buffer(cmd, &begin) }.map_err(vk_err("vkBeginCommandBuffer"))?;
+
+        // 1. Video planes: staging → textures; untouched placeholder planes get their layout once.
+        let uploaded = self.input.as_ref().map_or(0, |l| l.planes.len());
+        let mut video_before = Vec::new();
+        let mut atlas_before = Vec::new();
+        let mut after = Vec::new();
+        for (i, image) in slot.video.iter().enumerate() {
+            if i < uploaded {
+                video_before.push(image_barrier(
+                    image.handle(),
+                    vk::ImageLayout::UNDEFINED,
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    vk::AccessFlags::empty(),
+                    vk::AccessFlags::TRANSFER_WRITE,
+                ));
+                after.push(image_barrier(
+                    image.handle(),
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL,
+                    vk::AccessFlags::TRANSFER_WRITE,
+                    vk::AccessFlags::SHADER_READ,
+                ));
+            } else if !slot.placeholders_ready {
+                after.push(image_barrier(
+                    image.handle(),
+                    vk::ImageLayout::UNDEFINED,
+                    vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL,
+                    vk::AccessFlags::empty(),
+                    vk::AccessFlags::SHADER_READ,
+                ));
+            }
+        }
+        // Atlas: new masks are copied in before the draw.
+        let atlas_touched = self.atlas.needs_init || !atlas_regions.is_empty();
+        if atlas_touched {
+            atlas_before.push(image_barrier(
+                self.atlas.image.handle(),
+                if self.atlas.needs_init {
+                    vk::ImageLayout::UNDEFINED
+                } else {
+                    vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL
+                },
+                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                vk::AccessFlags::SHADER_READ,
+                vk::AccessFlags::TRANSFER_WRITE,
+            ));
+            after.push(image_barrier(
+                self.atlas.image.handle(),
+                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL,
+                vk::AccessFlags::TRANSFER_WRITE,
+                vk::AccessFlags::SHADER_READ,
+            ));
+        }
+        // SAFETY (all commands below): the command buffer is recording; every handle used is
+        // owned by self and alive; barriers order each access as described next to it.
+        unsafe {
+            if !video_before.is_empty() {
+                // The slot's textures were last read by this slot's previous frame, which the
+                // host has waited for (fence): only the layout transition is needed.
+                d.cmd_pipeline_barrier(
+                    cmd,
+                    vk::PipelineStageFlags::TOP_OF_PIPE,
+                    vk::PipelineStageFlags::TRANSFER,
+                    vk::DependencyFlags::empty(),
+                    &[],
+                    &[],
+                    &video_before,
+                );
+            }
+            if !atlas_before.is_empty() {
+                // The atlas is shared by all slots: earlier frames' fragment-shader reads (same
+                // queue, possibly still running) must finish before the transfer writes.
+                d.cmd_pipeline_barrier(
+                    cmd,
+                    vk::PipelineStageFlags::FRAGMENT_SHADER,
+                    vk::PipelineStageFlags::TRANSFER,
+                    vk::DependencyFlags::empty(),
+                    &[],
+                    &[],
+                    &atlas_before,
+                );
+            }
+            if let Some(layout) = &self.input {
+                for (i, plane) in layout.planes.iter().enumerate() {
+                    let region = vk::BufferImageCopy {
+                        buffer_offset: plane.staging_offset as u64,
+                        buffer_row_length: 0,
+                        buffer_image_height: 0,
+                        image_subresource: COLOR_LAYER,
+                        image_offset: vk::Offset3D::default(),
+                        image_extent: vk::Extent3D {
+                            width: plane.texture_width,
+                            height: plane.texture_height,
+                            depth: 1,
+                        },
+                    };
+                    d.cmd_copy_buffer_to_image(
+                        cmd,
+                        slot.staging.handle(),
+                        slot.video[i].handle(),
+                        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                        &[region],
+                    );
+                }
+            }
+            if self.atlas.needs_init {
+                d.cmd_clear_color_image(
+                    cmd,
+                    self.atlas.image.handle(),
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    &vk::ClearColorValue { float32: [0.0; 4] },
+                    &[COLOR_RANGE],
+                );
+                // The clear and the mask copies both write the atlas.
+                d.cmd_pipeline_barrier(
+                    cmd,
+                    vk::PipelineStageFlags::TRANSFER,
+                    vk::PipelineStageFlags::TRANSFER,
+                    vk::DependencyFlags::empty(),
+                    &[],
+                    &[],
+                    &[image_barrier(
+                        self.atlas.image.handle(),
+                        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                        vk::AccessFlags::TRANSFER_WRITE,
+                        vk::AccessFlags::TRANSFER_WRITE,
+                    )],
+                );
+            }
+            if !atlas_regions.is_empty() {
+                d.cmd_copy_buffer_to_image(
+                    cmd,
+                    slot.atlas_staging.handle(),
+                    self.atlas.image.handle(),
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    atlas_regions,
+                );
+            }
+            if !after.is_empty() {
+                d.cmd_pipeline_barrier(
+                    cmd,
+                    vk::PipelineStageFlags::TOP_OF_PIPE | vk::PipelineStageFlags::TRANSFER,
+                    vk::PipelineStageFlags::FRAGMENT_SHADER,
+                    vk::DependencyFlags::empty(),
+                    &[],
+                    &[],
+                    &after,
+                );
+            }
+
+            // 2. Draw. The target's previous contents are discarded; its last reader was this
+            // slot's previous frame, which the host has waited for (fence), so no execution
+            // dependency on other frames is needed and frames overlap on the GPU.
+            d.cmd_pipeline_barrier(
+                cmd,
+                vk::PipelineStageFlags::TOP_OF_PIPE,
+                vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
+                vk::DependencyFlags::empty(),
+                &[],
+                &[],
+                &[image_barrier(
+                    slot.target.handle(),
+                    vk::ImageLayout::UNDEFINED,
+                    vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+                    vk::AccessFlags::empty(),
+                    vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
+                )],
+            );
+            let extent = vk::Extent2D {
+                width: self.spec.output_width,
+                height: self.spec.output_height,
+            };
+            let attachments = [vk::RenderingAttachmentInfo::default()
+                .image_view(slot.target.view())
+                .image_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
+                .load_op(vk::AttachmentLoadOp::DONT_CARE)
+                .store_op(vk::AttachmentStoreOp::STORE)];
+            let rendering = vk::RenderingInfo::default()
+                .render_area(vk::Rect2D {
+                    offset: vk::Offset2D::default(),
+                    extent,
+                })
+                .layer_count(1)
+                .color_attachments(&attachments);
+            d.cmd_begin_rendering(cmd, &rendering);
+            d.cmd_set_viewport(
+                cmd,
+                0,
+                &[vk::Viewport {
+                    x: 0.0,
+                    y: 0.0,
+                    width: extent.width as f32,
+                    height: extent.height as f32,
+                    min_depth: 0.0,
+                    max_depth: 1.0,
+                }],
+            );
+            d.cmd_set_scissor(
+                cmd,
+                0,
+                &[vk::Rect2D {
+                    offset: vk::Offset2D::default(),
+                    extent,
+                }],
+            );
+            d.cmd_bind_descriptor_sets(
+                cmd,
+                vk::PipelineBindPoint::GRAPHICS,
+                self.pipelines.draw_layout.handle(),
+                0,
+                &[slot.draw_set],
+                &[],
+            );
+            d.cmd_push_constants(
+                cmd,
+                self.pipelines.draw_layout.handle(),
+                vk::ShaderStageFlags::VERTEX | vk::ShaderStageFlags::FRAGMENT,
+                0,
+                &self.draw_push().to_bytes(),
+            );
+            d.cmd_bind_pipeline(
+                cmd,
+                vk::PipelineBindPoint::GRAPHICS,
+                self.pipelines.background.handle(),
+            );
+            d.cmd_draw(cmd, 3, 1, 0, 0);
+            if !self.batches.is_empty() {
+                d.cmd_bind_pipeline(
+                    cmd,
+                    vk::PipelineBindPoint::GRAPHICS,
+                    self.pipelines.quads.handle(),
+                );
+                d.cmd_bind_vertex_buffers(cmd, 0, &[slot.instances.handle()], &[0]);
+                for &(first, count) in &self.batches {
+                    d.cmd_draw(cmd, 4, count, 0, first);
+                }
+            }
+            d.cmd_end_rendering(cmd);
+
+            // 3. Output.
+            let readback_barrier = |src_access| {
+                [vk::BufferMemoryBarrier::default()
+                    .src_access_mask(src_access)
+                    .dst_access_mask(vk::AccessFlags::HOST_READ)
+                    .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                    .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                    .buffer(slot.readback.handle())
+                    .offset(0)
+                    .size(vk::WHOLE_SIZE)]
+            };
+            match kind {
+                OutputKind::Yuv => {
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
+                        vk::PipelineStageFlags::COMPUTE_SHADER,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &[],
+                        &[image_barrier(
+                            slot.target.handle(),
+                            vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+                            vk::ImageLayout::GENERAL,
+                            vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
+                            vk::AccessFlags::SHADER_READ,
+                        )],
+                    );
+                    let (push, groups_x, groups_y) = self.convert_push();
+                    d.cmd_bind_pipeline(
+                        cmd,
+                        vk::PipelineBindPoint::COMPUTE,
+                        self.pipelines.convert.handle(),
+                    );
+                    d.cmd_bind_descriptor_sets(
+                        cmd,
+                        vk::PipelineBindPoint::COMPUTE,
+                        self.pipelines.convert_layout.handle(),
+                        0,
+                        &[slot.convert_set],
+                        &[],
+                    );
+                    d.cmd_push_constants(
+                        cmd,
+                        self.pipelines.convert_layout.handle(),
+                        vk::ShaderStageFlags::COMPUTE,
+                        0,
+                        &push.to_bytes(),
+                    );
+                    d.cmd_dispatch(cmd, groups_x, groups_y, 1);
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::COMPUTE_SHADER,
+                        vk::PipelineStageFlags::HOST,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &readback_barrier(vk::AccessFlags::SHADER_WRITE),
+                        &[],
+                    );
+                }
+                OutputKind::Rgba => {
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
+                        vk::PipelineStageFlags::TRANSFER,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &[],
+                        &[image_barrier(
+                            slot.target.handle(),
+                            vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+                            vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                            vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
+                            vk::AccessFlags::TRANSFER_READ,
+                        )],
+                    );
+                    d.cmd_copy_image_to_buffer(
+                        cmd,
+                        slot.target.handle(),
+                        vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                        slot.readback.handle(),
+                        &[vk::BufferImageCopy {
+                            buffer_offset: 0,
+                            buffer_row_length: 0,
+                            buffer_image_height: 0,
+                            image_subresource: COLOR_LAYER,
+                            image_offset: vk::Offset3D::default(),
+                            image_extent: vk::Extent3D {
+                                width: extent.width,
+                                height: extent.height,
+                                depth: 1,
+                            },
+                        }],
+                    );
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::TRANSFER,
+                        vk::PipelineStageFlags::HOST,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &readback_barrier(vk::AccessFlags::TRANSFER_WRITE),
+                        &[],
+                    );
+                }
+            }
+            d.end_command_buffer(cmd)
+        }
+        .map_err(vk_err("vkEndCommandBuffer"))
+    }
+
+    fn draw_push(&self) -> DrawPush {
+        let bg = self.spec.background;
+        let clamp = |v: f32| {
+            if v.is_finite() {
+                v.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        };
+        let a = clamp(bg.a);
+        let (yuv, rect) = match &self.spec.input {
+            Some(input) => {
+                let (kr, kb) = input.color.matrix.kr_kb();
+                let nv12 = input.layout == PlaneLayout::Nv12;
+                let flags = 1.0 + if nv12 { 2.0 } else { 0.0 };
+                let full = if input.color.full_range { 1.0 } else { 0.0 };
+                ([kr, kb, full, flags], self.spec.video_rect)
+            }
+            None => ([0.0; 4], [0.0; 4]),
+        };
+        DrawPush {
+            video_rect: rect,
+            background: [clamp(bg.r) * a, clamp(bg.g) * a, clamp(bg.b) * a, 1.0],
+            yuv,
+            target: [
+                self.spec.output_width as f32,
+                self.spec.output_height as f32,
+                0.0,
+                0.0,
+            ],
+        }
+    }
+
+    /// Push constants and dispatch size of the RGB → YUV pass.
+    fn convert_push(&self) -> (ConvertPush, u32, u32) {
+        let o = &self.output;
+        let y_words = o.y_words() as u32;
+        let c_words = o.chroma_words() as u32;
+        let groups = (y_words + c_words).div_ceil(CONVERT_GROUP_SIZE).max(1);
+        let max_x = self.gpu.limits().max_compute_work_group_count[0].clamp(1, 65535);
+        let groups_x = groups.min(max_x);
+        let groups_y = groups.div_ceil(groups_x);
+        let (kr, kb) = self.spec.output_color.matrix.kr_kb();
+        let push = ConvertPush {
+            dims: [
+                o.width as u32,
+                o.height as u32,
+                (o.u_offset / 4) as u32,
+                (o.v_offset / 4) as u32,
+            ],
+            counts: [
+                y_words,
+                c_words,
+                groups_x,
+                u32::from(self.spec.output_color.full_range),
+            ],
+            coeffs: [kr, 1.0 - kr - kb, kb, 0.0],
+        };
+        (push, groups_x, groups_y)
+    }
+}
+
+impl Drop for Compositor {
+    fn drop(&mut self) {
+        // Resources must outlive the GPU work that uses them.
+        if let Err(e) = self.wait_all() {
+            tracing::error!(error = %e, "waiting for in-flight frames while dropping the compositor");
+        }
+    }
+}
+
+fn image_barrier(
+    image: vk::Image,
+    old: vk::ImageLayout,
+    new: vk::ImageLayout,
+    src: vk::AccessFlags,
+    dst: vk::AccessFlags,
+) -> vk::ImageMemoryBarrier<'static> {
+    vk::ImageMemoryBarrier::default()
+        .old_layout(old)
+        .new_layout(new)
+        .src_access_mask(src)
+        .dst_access_mask(dst)
+        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+        .image(image)
+        .subresource_range(COLOR_RANGE)
+}
+
+fn color_array(c: Color) -> [f32; 4] {
+    let clamp = |v: f32| {
+        if v.is_finite() {
+            v.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    [clamp(c.r), clamp(c.g), clamp(c.b), clamp(c.a)]
+}
+
+fn check_geometry(
+    index: usize,
+    rect: &[f32; 4],
+    t: &crate::compose::display::Affine,
+) -> Result<(), GpuError> {
+    let finite = rect.iter().all(|v| v.is_finite())
+        && [t.a, t.b, t.c, t.d, t.e, t.f].iter().all(|v| v.is_finite());
+    if finite {
+        Ok(())
+    } else {
+        Err(GpuError::BadDisplayList(format!(
+            "item {index} has a non-finite rect or transform"
+        )))
+    }
+}
+
+/// Copies the packed yuv420p planes of `src` into the caller's strided planes.
+fn copy_output(layout: &OutputLayout, src: &[u8], out: &mut YuvOut<'_>) {
+    let copies = out
+        .planes
+        .iter_mut()
+        .zip(out.strides)
+        .enumerate()
+        .map(|(i, (dst, dst_stride))| {
+            let (offset, row_bytes, rows) = layout.plane(i);
+            RowCopy {
+                src: &src[offset..],
+                src_stride: row_bytes,
+                dst: &mut dst[..],
+                dst_stride,
+                row_bytes,
+                rows,
+            }
+        })
+        .collect();
+    copy_planes(copies);
+}
+
+fn validate_spec(gpu: &Gpu, spec: &CompositorSpec) -> Result<(), GpuError> {
+    let max = gpu.limits().max_image_dimension2_d;
+    let bad = |m: String| Err(GpuError::InvalidSpec(m));
+    let (w, h) = (spec.output_width, spec.output_height);
+    if w == 0 || h == 0 || w % 2 != 0 || h % 2 != 0 {
+        return bad(format!("output size {w}x{h} must be non-zero and even"));
+    }
+    if w > max || h > max {
+        return bad(format!(
+            "output size {w}x{h} exceeds the device limit {max}"
+        ));
+    }
+    if spec.frames_in_flight == 0 || spec.frames_in_flight > MAX_FRAMES_IN_FLIGHT {
+        return bad(format!(
+            "frames_in_flight {} must be within 1..={MAX_FRAMES_IN_FLIGHT}",
+            spec.frames_in_flight
+        ));
+    }
+    if let Some(input) = &spec.input {
+        if input.width == 0 || input.height == 0 || input.width > max || input.height > max {
+            return bad(format!(
+                "input size {}x{} must be within 1..={max}",
+                input.width, input.height
+            ));
+        }
+        let r = spec.video_rect;
+        if !r.iter().all(|v| v.is_finite()) || r[2] <= 0.0 || r[3] <= 0.0 {
+            return bad(format!(
+                "video_rect {r:?} must be finite with a positive size"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::display::{Affine, BoxQuad, MaskQuad};
+    use crate::gpu::{ColorSpec, GpuConfig, GpuErrorKind, Matrix};
+
+    /// A validated device, or None (test skipped) when this machine has no Vulkan at all.
+    fn test_gpu() -> Option<Arc<Gpu>> {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        let cfg = GpuConfig {
+            validation: true,
+            ..Default::default()
+        };
+        match Gpu::new(&cfg) {
+            Ok(gpu) => Some(gpu),
+            Err(e) if e.is_unavailable() => {
+                eprintln!("no Vulkan device: {e}");
+                None
+            }
+            Err(e) => panic!("Vulkan is installed but initialisation failed: {e}"),
+        }
+    }
+
+    fn spec(w: u32, h: u32, background: Color, frames_in_flight: usize) -> CompositorSpec {
+        CompositorSpec {
+            input: None,
+            output_width: w,
+            output_height: h,
+            output_color: ColorSpec::default(),
+            video_rect: [0.0, 0.0, w as f32, h as f32],
+            background,
+            frames_in_flight,
+        }
+    }
+
+    fn coefficients(matrix: Matrix) -> (f64, f64) {
+        match matrix {
+            Matrix::Bt601 => (0.299, 0.114),
+            Matrix::Bt709 => (0.2126, 0.0722),
+        }
+    }
+
+    /// Reference RGB (0..=1) → 8-bit YUV.
+    fn rgb_to_yuv(rgb: [f64; 3], cs: ColorSpec) -> [f64; 3] {
+        let (kr, kb) = coefficients(cs.matrix);
+        let y = kr * rgb[0] + (1.0 - kr - kb) * rgb[1] + kb * rgb[2];
+        let cb = (rgb[2] - y) / (2.0 * (1.0 - kb));
+        let cr = (rgb[0] - y) / (2.0 * (1.0 - kr));
+        if cs.full_range {
+            [255.0 * y, 128.0 + 255.0 * cb, 128.0 + 255.0 * cr]
+        } else {
+            [16.0 + 219.0 * y, 128.0 + 224.0 * cb, 128.0 + 224.0 * cr]
+        }
+    }
+
+    /// Reference 8-bit YUV → 8-bit RGB.
+    fn yuv_to_rgb(yuv: [u8; 3], cs: ColorSpec) -> [f64; 3] {
+        let (kr, kb) = coefficients(cs.matrix);
+        let kg = 1.0 - kr - kb;
+        let [y, u, v] = yuv.map(f64::from);
+        let (l, cb, cr) = if cs.full_range {
+            (y / 255.0, (u - 128.0) / 255.0, (v - 128.0) / 255.0)
+        } else {
+            ((y - 16.0) / 219.0, (u - 128.0) / 224.0, (v - 128.0) / 224.0)
+        };
+        let r = l + 2.0 * (1.0 - kr) * cr;
+        let b = l + 2.0 * (1.0 - kb) * cb;
+        let g = l - 2.0 * kb * (1.0 - kb) / kg * cb - 2.0 * kr * (1.0 - kr) / kg * cr;
+        [r, g, b].map(|c| c.clamp(0.0, 1.0) * 255.0)
+    }
+
+    fn assert_near(actual: u8, expected: f64, tolerance: f64, what: &str) {
+        assert!(
+            (f64::from(actual) - expected).abs() <= tolerance,
+            "{what}: got {actual}, expected {expected:.2} ± {tolerance}"
+        );
+    }
+
+    fn assert_rgb(img: &RgbaImage, x: u32, y: u32, expected: [f64; 3], tolerance: f64) {
+        let p = img.pixel(x, y).expect("pixel inside the image");
+        for c in 0..3 {
+            assert_near(
+                p[c],
+                expected[c],
+                tolerance,
+                &format!("pixel ({x},{y}) channel {c}"),
+            );
+        }
+        assert_eq!(p[3], 255, "pixel ({x},{y}) alpha");
+    }
+
+    struct YuvPlanes {
+        planes: [Vec<u8>; 3],
+        strides: [usize; 3],
+    }
+
+    impl YuvPlanes {
+        /// Planes with padded strides, so the strided copy is exercised.
+        fn new(w: usize, h: usize) -> Self {
+            let strides = [w + 7, w / 2 + 3, w / 2 + 5];
+            YuvPlanes {
+                planes: [
+                    vec![0xAA; strides[0] * h],
+                    vec![0xAA; strides[1] * h / 2],
+                    vec![0xAA; strides[2] * h / 2],
+                ],
+                strides,
+            }
+        }
+
+        fn collect(&mut self, c: &mut Compositor, t: Ticket) -> Result<(), GpuError> {
+            let [y, u, v] = &mut self.planes;
+            let mut out = YuvOut {
+                planes: [y.as_mut_slice(), u.as_mut_slice(), v.as_mut_slice()],
+                strides: self.strides,
+            };
+            c.collect(t, &mut out)
+        }
+
+        fn at(&self, plane: usize, x: usize, y: usize) -> u8 {
+            self.planes[plane][y * self.strides[plane] + x]
+        }
+    }
+
+    fn solid_box(w: u32, h: u32, fill: Color) -> DrawItem {
+        DrawItem::Box(BoxQuad {
+            rect: [0.0, 0.0, w as f32, h as f32],
+            transform: Affine::IDENTITY,
+            radius: 0.0,
+            border_width: 0.0,
+            fill,
+            border: Color::TRANSPARENT,
+        })
+    }
+
+    fn assert_uniform_yuv(planes: &YuvPlanes, w: usize, h: usize, color: Color, what: &str) {
+        let rgb = [color.r, color.g, color.b].map(f64::from);
+        let expected = rgb_to_yuv(rgb, ColorSpec::default());
+        for y in 0..h {
+            for x in 0..w {
+                assert_near(
+                    planes.at(0, x, y),
+                    expected[0],
+                    1.0,
+                    &format!("{what} Y({x},{y})"),
+                );
+            }
+        }
+        for y in 0..h / 2 {
+            for x in 0..w / 2 {
+                assert_near(
+                    planes.at(1, x, y),
+                    expected[1],
+                    1.0,
+                    &format!("{what} U({x},{y})"),
+                );
+                assert_near(
+                    planes.at(2, x, y),
+                    expected[2],
+                    1.0,
+                    &format!("{what} V({x},{y})"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn solid_background_becomes_bt709_limited_yuv() {
+        let Some(gpu) = test_gpu() else { return };
+        let bg = Color::rgba8(200, 60, 30, 1.0);
+        let (w, h) = (66, 38);
+        let mut c = Compositor::new(gpu.clone(), spec(w, h, bg, 2)).expect("compositor");
+        let t = c.submit(None, &DisplayList::default()).expect("submit");
+        let mut planes = YuvPlanes::new(w as usize, h as usize);
+        planes.collect(&mut c, t).expect("collect");
+        assert_uniform_yuv(&planes, w as usize, h as usize, bg, "background");
+        // Padding beyond each row is left alone.
+        assert_eq!(planes.planes[0][w as usize], 0xAA);
+        let err = planes.collect(&mut c, t).expect_err("second collect");
+        assert_eq!(err.kind(), GpuErrorKind::InvalidInput);
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    /// 16×16 yuv420p (or NV12) input with four flat quadrants.
+    fn quadrant_frame(layout: PlaneLayout, colors: [[u8; 3]; 4]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let quadrant = |x: usize, y: usize, half: usize| (y / half) * 2 + x / half;
+        let mut luma = vec![0u8; 16 * 16];
+        for y in 0..16 {
+            for x in 0..16 {
+                luma[y * 16 + x] = colors[quadrant(x, y, 8)][0];
+            }
+        }
+        let mut u = vec![0u8; 64];
+        let mut v = vec![0u8; 64];
+        let mut uv = vec![0u8; 128];
+        for y in 0..8 {
+            for x in 0..8 {
+                let q = colors[quadrant(x, y, 4)];
+                u[y * 8 + x] = q[1];
+                v[y * 8 + x] = q[2];
+                uv[y * 16 + 2 * x] = q[1];
+                uv[y * 16 + 2 * x + 1] = q[2];
+            }
+        }
+        match layout {
+            PlaneLayout::Yuv420p => (luma, u, v),
+            PlaneLayout::Nv12 => (luma, uv, Vec::new()),
+        }
+    }
+
+    fn check_video_quadrants(layout: PlaneLayout, color: ColorSpec) {
+        let Some(gpu) = test_gpu() else { return };
+        let colors = [[81, 90, 240], [145, 54, 34], [41, 240, 110], [170, 166, 16]];
+        let bg = Color::rgba8(10, 20, 30, 1.0);
+        let mut s = spec(40, 36, bg, 1);
+        s.input = Some(InputSpec {
+            width: 16,
+            height: 16,
+            layout,
+            color,
+        });
+        s.video_rect = [4.0, 2.0, 32.0, 32.0];
+        let mut c = Compositor::new(gpu.clone(), s).expect("compositor");
+        let (y, u, v) = quadrant_frame(layout, colors);
+        let strides = match layout {
+            PlaneLayout::Yuv420p => [16, 8, 8],
+            PlaneLayout::Nv12 => [16, 16, 0],
+        };
+        let frame = InputFrame {
+            planes: [&y, &u, &v],
+            strides,
+        };
+        let img = c
+            .render_rgba(Some(frame), &DisplayList::default())
+            .expect("render");
+        // Centres of the four quadrants of the 2× scaled video.
+        let centres = [(12, 10), (28, 10), (12, 26), (28, 26)];
+        for (q, (x, y)) in centres.into_iter().enumerate() {
+            assert_rgb(&img, x, y, yuv_to_rgb(colors[q], color), 2.0);
+        }
+        // Outside video_rect: background.
+        assert_rgb(&img, 1, 1, [10.0, 20.0, 30.0], 0.5);
+        assert_rgb(&img, 38, 35, [10.0, 20.0, 30.0], 0.5);
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn yuv420p_input_scaled_2x_has_the_right_colours() {
+        check_video_quadrants(
+            PlaneLayout::Yuv420p,
+            ColorSpec {
+                matrix: Matrix::Bt709,
+                full_range: false,
+            },
+        );
+    }
+
+    #[test]
+    fn nv12_full_range_bt601_input_has_the_right_colours() {
+        check_video_quadrants(
+            PlaneLayout::Nv12,
+            ColorSpec {
+                matrix: Matrix::Bt601,
+                full_range: true,
+            },
+        );
+    }
+
+    #[test]
+    fn rounded_box_with_border() {
+        let Some(gpu) = test_gpu() else { return };
+        let mut c =
+            Compositor::new(gpu.clone(), spec(64, 64, Color::BLACK, 1)).expect("compositor");
+        let list = DisplayList {
+            items: vec![DrawItem::Box(BoxQuad {
+                rect: [8.0, 8.5, 48.0, 47.0],
+                transform: Affine::IDENTITY,
+                radius: 12.0,
+                border_width: 4.0,
+                fill: Color::rgba8(255, 0, 0, 1.0),
+                border: Color::WHITE,
+            })],
+        };
+        let img = c.render_rgba(None, &list).expect("render");
+        assert_rgb(&img, 32, 32, [255.0, 0.0, 0.0], 1.0); // fill
+        assert_rgb(&img, 32, 10, [255.0, 255.0, 255.0], 1.0); // top border
+        assert_rgb(&img, 9, 32, [255.0, 255.0, 255.0], 1.0); // left border
+        assert_rgb(&img, 9, 10, [0.0, 0.0, 0.0], 1.0); // outside the rounded corner
+        assert_rgb(&img, 60, 60, [0.0, 0.0, 0.0], 0.0); // outside the box
+                                                        // Pixel row 8 is centred exactly on the top edge: half covered.
+        assert_rgb(&img, 32, 8, [127.5, 127.5, 127.5], 4.0);
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn mask_scaled_rotated_tinted_and_blended() {
+        let Some(gpu) = test_gpu() else { return };
+        let blue = Color::rgba8(0, 0, 255, 1.0);
+        let mut c = Compositor::new(gpu.clone(), spec(48, 48, blue, 1)).expect("compositor");
+        // Top half covered, bottom half empty.
+        let pixels: Vec<u8> = (0..64).map(|i| if i < 32 { 255 } else { 0 }).collect();
+        let mask = Arc::new(Mask {
+            id: 7,
+            width: 8,
+            height: 8,
+            pixels,
+        });
+        // Scale ×4, rotate 90° clockwise, then move: local (x, y) → (40 − 4y, 8 + 4x).
+        let transform = Affine::translate(40.0, 8.0)
+            .mul(Affine::rotate_deg(90.0))
+            .mul(Affine::scale(4.0, 4.0));
+        let list = DisplayList {
+            items: vec![DrawItem::Mask(MaskQuad {
+                mask,
+                rect: [0.0, 0.0, 8.0, 8.0],
+                transform,
+                color: Color::rgba8(0, 255, 0, 0.5),
+            })],
+        };
+        let img = c.render_rgba(None, &list).expect("render");
+        // Covered (mask top half → right half of the square): half green over blue.
+        assert_rgb(&img, 32, 24, [0.0, 127.5, 127.5], 2.0);
+        assert_rgb(&img, 36, 12, [0.0, 127.5, 127.5], 2.0);
+        // Uncovered half and outside the square: background.
+        assert_rgb(&img, 14, 24, [0.0, 0.0, 255.0], 1.0);
+        assert_rgb(&img, 44, 44, [0.0, 0.0, 255.0], 0.0);
+        assert_rgb(&img, 4, 4, [0.0, 0.0, 255.0], 0.0);
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    /// A 14×14 mask whose first `1 + id % 13` columns are covered.
+    fn column_mask(id: u64) -> Arc<Mask> {
+        let covered = 1 + (id % 13) as usize;
+        let pixels = (0..14 * 14)
+            .map(|i| if i % 14 < covered { 255 } else { 0 })
+            .collect();
+        Arc::new(Mask {
+            id,
+            width: 14,
+            height: 14,
+            pixels,
+        })
+    }
+
+    fn mask_row(ids: &[u64]) -> DisplayList {
+        DisplayList {
+            items: ids
+                .iter()
+                .enumerate()
+                .map(|(i, &id)| {
+                    DrawItem::Mask(MaskQuad {
+                        mask: column_mask(id),
+                        rect: [0.0, 0.0, 14.0, 14.0],
+                        transform: Affine::translate(i as f32 * 16.0 + 1.0, 1.0),
+                        color: Color::WHITE,
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Checks luma along the middle row of each drawn mask.
+    fn check_mask_row(planes: &YuvPlanes, ids: &[u64], frame: usize) {
+        for (i, &id) in ids.iter().enumerate() {
+            let covered = 1 + (id % 13) as usize;
+            for x in 0..14 {
+                let px = i * 16 + 1 + x;
+                let what = format!("frame {frame} mask {id} column {x}");
+                if x + 1 < covered {
+                    assert_near(planes.at(0, px, 8), 235.0, 1.0, &what);
+                } else if x > covered {
+                    assert_near(planes.at(0, px, 8), 16.0, 1.0, &what);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn atlas_eviction_keeps_frames_in_flight_correct() {
+        let Some(gpu) = test_gpu() else { return };
+        let (w, h) = (160, 16);
+        // 64² atlas: 16 padded 14×14 masks; each frame needs 10, a third of them new.
+        let mut c = Compositor::with_atlas_size(gpu.clone(), spec(w, h, Color::BLACK, 3), 64, 64)
+            .expect("compositor");
+        let frames: Vec<Vec<u64>> = (0..8u64)
+            .map(|f| (0..10).map(|i| f * 3 + i).collect())
+            .collect();
+        let mut tickets = Vec::new();
+        for ids in &frames {
+            tickets.push(c.submit(None, &mask_row(ids)).expect("submit"));
+        }
+        let mut planes = YuvPlanes::new(w as usize, h as usize);
+        for (f, (ids, t)) in frames.iter().zip(tickets).enumerate() {
+            planes.collect(&mut c, t).expect("collect");
+            check_mask_row(&planes, ids, f);
+        }
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn atlas_grows_when_one_frame_needs_more_and_fails_at_the_limit() {
+        let Some(gpu) = test_gpu() else { return };
+        let (w, h) = (320, 16);
+        let ids: Vec<u64> = (100..120).collect();
+        let mut c = Compositor::with_atlas_size(gpu.clone(), spec(w, h, Color::BLACK, 2), 64, 128)
+            .expect("compositor");
+        let t = c.submit(None, &mask_row(&ids)).expect("submit");
+        let mut planes = YuvPlanes::new(w as usize, h as usize);
+        planes.collect(&mut c, t).expect("collect");
+        check_mask_row(&planes, &ids, 0);
+        let mut small =
+            Compositor::with_atlas_size(gpu.clone(), spec(w, h, Color::BLACK, 2), 64, 64)
+                .expect("compositor");
+        let err = small
+            .submit(None, &mask_row(&ids))
+            .expect_err("atlas too small");
+        assert!(matches!(err, GpuError::AtlasFull { size: 64 }), "{err}");
+        // The compositor stays usable after the refusal.
+        let t = small.submit(None, &mask_row(&ids[..4])).expect("submit");
+        planes.collect(&mut small, t).expect("collect");
+        check_mask_row(&planes, &ids[..4], 1);
+        drop((c, small));
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn six_frames_through_three_slots_collect_in_order() {
+        let Some(gpu) = test_gpu() else { return };
+        let (w, h) = (32, 16);
+        let mut c = Compositor::new(gpu.clone(), spec(w, h, Color::BLACK, 3)).expect("compositor");
+        let colors: Vec<Color> = (0..6u8)
+            .map(|i| Color::rgba8(40 * i, 255 - 30 * i, 100 + 20 * i, 1.0))
+            .collect();
+        let tickets: Vec<Ticket> = colors
+            .iter()
+            .map(|&col| {
+                c.submit(
+                    None,
+                    &DisplayList {
+                        items: vec![solid_box(w, h, col)],
+                    },
+                )
+                .expect("submit")
+            })
+            .collect();
+        let mut planes = YuvPlanes::new(w as usize, h as usize);
+        for (i, (t, col)) in tickets.into_iter().zip(&colors).enumerate() {
+            planes.collect(&mut c, t).expect("collect");
+            assert_uniform_yuv(&planes, w as usize, h as usize, *col, &format!("frame {i}"));
+        }
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_without_panicking() {
+        let Some(gpu) = test_gpu() else { return };
+        let mut s = spec(16, 16, Color::BLACK, 1);
+        assert_eq!(
+            Compositor::new(gpu.clone(), spec(15, 16, Color::BLACK, 1))
+                .err()
+                .map(|e| e.kind()),
+            Some(GpuErrorKind::InvalidInput)
+        );
+        s.input = Some(InputSpec {
+            width: 8,
+            height: 8,
+            layout: PlaneLayout::Yuv420p,
+            color: ColorSpec::default(),
+        });
+        let mut c = Compositor::new(gpu.clone(), s).expect("compositor");
+        let y = vec![0u8; 63];
+        let uv = vec![0u8; 16];
+        let short = InputFrame {
+            planes: [&y, &uv, &uv],
+            strides: [8, 4, 4],
+        };
+        assert!(matches!(
+            c.submit(Some(short), &DisplayList::default()),
+            Err(GpuError::BadInput(_))
+        ));
+        assert!(matches!(
+            c.submit(None, &DisplayList::default()),
+            Err(GpuError::BadInput(_))
+        ));
+        let broken = Arc::new(Mask {
+            id: 1,
+            width: 4,
+            height: 4,
+            pixels: vec![0; 3],
+        });
+        let y = vec![0u8; 64];
+        let frame = InputFrame {
+            planes: [&y, &uv, &uv],
+            strides: [8, 4, 4],
+        };
+        let list = DisplayList {
+            items: vec![DrawItem::Mask(MaskQuad {
+                mask: broken,
+                rect: [0.0; 4],
+                transform: Affine::IDENTITY,
+                color: Color::WHITE,
+            })],
+        };
+        assert!(matches!(
+            c.submit(Some(frame), &list),
+            Err(GpuError::BadDisplayList(_))
+        ));
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    /// Throughput of upload + composite + YUV readback at 1080p, pipelined over 3 slots.
+    /// Run on real hardware: `cargo test --release --lib bench_1080p -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "benchmark; run explicitly on a GPU"]
+    fn bench_1080p_throughput() {
+        let gpu = match Gpu::new(&GpuConfig::default()) {
+            Ok(gpu) => gpu,
+            Err(e) => {
+                eprintln!("no Vulkan device: {e}");
+                return;
+            }
+        };
+        let (w, h) = (1920u32, 1080u32);
+        let mut s = spec(w, h, Color::BLACK, 3);
+        s.input = Some(InputSpec {
+            width: w,
+            height: h,
+            layout: PlaneLayout::Yuv420p,
+            color: ColorSpec::default(),
+        });
+        let mut c = Compositor::new(gpu.clone(), s).expect("compositor");
+        let y = vec![120u8; (w * h) as usize];
+        let u = vec![100u8; (w * h / 4) as usize];
+        let v = vec![140u8; (w * h / 4) as usize];
+        let mut items: Vec<DrawItem> = (0..60u64)
+            .map(|i| {
+                DrawItem::Mask(MaskQuad {
+                    mask: column_mask(i % 40),
+                    rect: [0.0, 0.0, 28.0, 28.0],
+                    transform: Affine::translate(100.0 + 30.0 * i as f32, 900.0),
+                    color: Color::WHITE,
+                })
+            })
+            .collect();
+        items.insert(
+            0,
+            DrawItem::Box(BoxQuad {
+                rect: [80.0, 880.0, 1800.0, 80.0],
+                transform: Affine::IDENTITY,
+                radius: 16.0,
+                border_width: 3.0,
+                fill: Color::rgba8(0, 0, 0, 0.6),
+                border: Color::WHITE,
+            }),
+        );
+        let list = DisplayList { items };
+        let mut planes = YuvPlanes::new(w as usize, h as usize);
+        let frame = || InputFrame {
+            planes: [&y, &u, &v],
+            strides: [w as usize, w as usize / 2, w as usize / 2],
+        };
+        for with_input in [true, false] {
+            let mut pending = std::collections::VecDeque::new();
+            let start = std::time::Instant::now();
+            let mut frames = 0u64;
+            let mut submit_time = std::time::Duration::ZERO;
+            let mut collect_time = std::time::Duration::ZERO;
+            while start.elapsed() < std::time::Duration::from_secs(3) {
+                let t0 = std::time::Instant::now();
+                let input = if with_input { Some(frame()) } else { None };
+                let list_ref = &list;
+                let t = match input {
+                    Some(f) => c.submit(Some(f), list_ref),
+                    None => c.submit(Some(frame()), &DisplayList::default()),
+                }
+                .expect("submit");
+                submit_time += t0.elapsed();
+                pending.push_back(t);
+                if pending.len() >= 3 {
+                    if let Some(t) = pending.pop_front() {
+                        let t1 = std::time::Instant::now();
+                        planes.collect(&mut c, t).expect("collect");
+                        collect_time += t1.elapsed();
+                        frames += 1;
+                    }
+                }
+            }
+            while let Some(t) = pending.pop_front() {
+                planes.collect(&mut c, t).expect("collect");
+                frames += 1;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            eprintln!(
+                "BENCH {} on {}: {frames} frames in {secs:.2}s = {:.0} fps \
+                 (per frame: submit {:.3} ms, collect incl. wait {:.3} ms)",
+                if with_input {
+                    "1080p video + 61 items"
+                } else {
+                    "1080p video, empty list"
+                },
+                gpu.device_name(),
+                frames as f64 / secs,
+                submit_time.as_secs_f64() * 1e3 / frames.max(1) as f64,
+                collect_time.as_secs_f64() * 1e3 / frames.max(1) as f64,
+            );
+        }
+    }
+
+    #[test]
+    fn gpu_is_shareable_and_compositor_movable() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Gpu>();
+        send::<Compositor>();
+    }
+
+    #[test]
+    fn output_layout_aligns_planes() {
+        let l = OutputLayout::new(6, 2);
+        assert_eq!((l.u_offset, l.v_offset, l.total), (12, 16, 20));
+        assert_eq!((l.y_words(), l.chroma_words()), (3, 1));
+        let l = OutputLayout::new(1920, 1080);
+        assert_eq!(l.v_offset, 1920 * 1080 + 960 * 540);
+        assert_eq!(l.total, 1920 * 1080 * 3 / 2);
+    }
+
+    #[test]
+    fn parallel_strided_copy_matches_serial() {
+        let (row_bytes, rows, src_stride, dst_stride) = (1500, 900, 1504, 1510);
+        let src: Vec<u8> = (0..src_stride * rows).map(|i| (i % 251) as u8).collect();
+        let mut dst = vec![0u8; dst_stride * rows];
+        let mut small_dst = vec![0u8; 8 * 3];
+        copy_planes(vec![
+            RowCopy {
+                src: &src,
+                src_stride,
+                dst: &mut dst,
+                dst_stride,
+                row_bytes,
+                rows,
+            },
+            RowCopy {
+                src: &src,
+                src_stride,
+                dst: &mut small_dst,
+                dst_stride: 8,
+                row_bytes: 5,
+                rows: 3,
+            },
+        ]);
+        for r in 0..rows {
+            assert_eq!(
+                &dst[r * dst_stride..r * dst_stride + row_bytes],
+                &src[r * src_stride..r * src_stride + row_bytes],
+                "row {r}"
+            );
+            assert!(dst[r * dst_stride + row_bytes..(r + 1) * dst_stride]
+                .iter()
+                .all(|&b| b == 0));
+        }
+        assert_eq!(&small_dst[8..13], &src[src_stride..src_stride + 5]);
+    }
+
+    #[test]
+    fn strided_plane_checks() {
+        assert!(plane_fits(63, 8, 8, 8).is_err());
+        assert!(plane_fits(64, 8, 8, 8).is_ok());
+        assert!(plane_fits(100, 10, 8, 10).is_ok()); // last row needs no padding
+        assert!(plane_fits(100, 4, 8, 2).is_err());
+    }
+}
