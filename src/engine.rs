@@ -233,8 +233,8 @@ impl Engine {
         let image = match &source {
             Some(frame) => {
                 let yuv = Converter::default()
-                    .to_yuv420p(frame)
-                    .map_err(|e| RenderError::Stage(e))?;
+                    .convert(frame)
+                    .map_err(RenderError::Stage)?;
                 compositor.render_rgba(Some(input_frame(&yuv)), &list)?
             }
             None => compositor.render_rgba(None, &list)?,
@@ -300,7 +300,7 @@ struct SendScaler(scaling::Context);
 unsafe impl Send for SendScaler {}
 
 impl Converter {
-    fn to_yuv420p<'a>(
+    fn convert<'a>(
         &mut self,
         frame: &'a ffmpeg::frame::Video,
     ) -> Result<std::borrow::Cow<'a, ffmpeg::frame::Video>, StageError> {
@@ -445,7 +445,7 @@ impl FrameStage for GpuStage {
         t: f64,
     ) -> Result<Vec<ffmpeg::frame::Video>, StageError> {
         let list = self.composer.compose(t, self.video_rect);
-        let source = self.converter.to_yuv420p(frame)?;
+        let source = self.converter.convert(frame)?;
         let mut done = Vec::new();
         if self.pending.len() >= self.in_flight {
             done.extend(self.collect_oldest()?);

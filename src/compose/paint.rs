@@ -17,6 +17,10 @@ pub struct AnimSource {
     pub seed: u64,
 }
 
+/// One atomic box of a split text (its animation state and glyphs with their line), or the
+/// whole text when nothing is split.
+type AtomicRun<'a> = (Option<&'a BoxAnim>, Vec<(usize, PlacedGlyph)>);
+
 pub struct Painter<'a> {
     pub text: &'a mut TextEngine,
     pub out: &'a mut DisplayList,
@@ -124,7 +128,7 @@ impl Painter<'_> {
             .enumerate()
             .flat_map(|(li, l)| l.glyphs.iter().map(move |g| (li, *g)))
             .collect();
-        let runs: Vec<(Option<&BoxAnim>, Vec<(usize, PlacedGlyph)>)> = match &anim.split {
+        let runs: Vec<AtomicRun<'_>> = match &anim.split {
             Some(split) => split
                 .segments
                 .iter()

@@ -1727,8 +1727,8 @@ mod tests {
         });
         // Scale ×4, rotate 90° clockwise, then move: local (x, y) → (40 − 4y, 8 + 4x).
         let transform = Affine::translate(40.0, 8.0)
-            .mul(Affine::rotate_deg(90.0))
-            .mul(Affine::scale(4.0, 4.0));
+            .then(Affine::rotate_deg(90.0))
+            .then(Affine::scale(4.0, 4.0));
         let list = DisplayList {
             items: vec![DrawItem::Mask(MaskQuad {
                 mask,
