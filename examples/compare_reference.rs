@@ -95,10 +95,10 @@ fn main() -> Result<()> {
                 "| {name} | {t:.3} | {ssim:.3} | {mad:.1} | {:.1} |",
                 whole.psnr
             );
-            let base = out_dir.join(format!("{name}_{t:.3}"));
-            actual.write_png(&base.with_extension("actual.png"))?;
-            expected.write_png(&base.with_extension("expected.png"))?;
-            diff_image(&actual, &expected).write_png(&base.with_extension("diff.png"))?;
+            let file = |kind: &str| out_dir.join(format!("{name}_{t:.3}.{kind}.png"));
+            actual.write_png(&file("actual"))?;
+            expected.write_png(&file("expected"))?;
+            diff_image(&actual, &expected).write_png(&file("diff"))?;
         }
     }
     let above = ssims.iter().filter(|s| **s >= 0.95).count();

@@ -206,6 +206,18 @@ impl<'t> Engine<'t> {
         self.constraint_padding(mode, parent)
     }
 
+    /// A node's padding (box style, layout padding or constraint padding).
+    fn padding_of(&self, node: &Node, parent: &Parent<'_>, mode: Mode) -> Edges {
+        let look = match node.kind {
+            NodeKind::Group => self
+                .merged_style(node, parent)
+                .1
+                .map(|b| box_look(&b, self.stage.h)),
+            _ => None,
+        };
+        self.node_padding(node, mode, parent, look.as_ref())
+    }
+
     /// A node placed by `layout.position` (§11.2), or an unpositioned root at the stage's top-left.
     fn layout_positioned_or_block(
         &mut self,
@@ -234,11 +246,19 @@ impl<'t> Engine<'t> {
         if let Some(fw) = node.layout.size.0 {
             w = fw * cw;
         }
+        // The reference page uses content-box sizing: min/max sizes limit the content box.
+        let pad = self.padding_of(node, parent, mode);
+        let (pad_h, pad_v) = (pad[1] + pad[3], pad[0] + pad[2]);
         if mode == Mode::Flow {
-            w = clamp_opt(w, c.min_width.map(|m| m * cw), c.max_width.map(|m| m * cw));
+            w = clamp_content(
+                w,
+                c.min_width.map(|m| m * cw),
+                c.max_width.map(|m| m * cw),
+                pad_h,
+            );
         }
         if let Some(limit) = self.wrap_max_width(node, parent, mode) {
-            w = w.min(limit);
+            w = w.min(limit + pad_h);
         }
         let mut extra = Vec::new();
         let mut laid = self.layout_at_width(node, parent, mode, w, false, &mut extra);
@@ -247,7 +267,9 @@ impl<'t> Engine<'t> {
         }
         if mode == Mode::Flow {
             // Percent max-heights do not resolve against an auto-height stage box; min-heights do.
-            laid.h = laid.h.max(c.min_height.map(|m| m * ch).unwrap_or(0.0));
+            laid.h = laid
+                .h
+                .max(c.min_height.map(|m| m * ch + pad_v).unwrap_or(0.0));
         }
         let anchor = node.layout.anchor.unwrap_or(Anchor::CENTER);
         let (left, top) = if node.layout.safe_area_clamp {
@@ -534,10 +556,11 @@ impl<'t> Engine<'t> {
                 let pad = self.node_padding(node, mode, parent, None);
                 let mut w = w;
                 if is_block && mode == Mode::Flow {
-                    w = clamp_opt(
+                    w = clamp_content(
                         w,
                         c.min_width.map(|m| m * parent.w),
                         c.max_width.map(|m| m * parent.w),
+                        pad[1] + pad[3],
                     );
                 }
                 let inner_w = (w - pad[1] - pad[3]).max(0.0);
@@ -545,7 +568,11 @@ impl<'t> Engine<'t> {
                 let (bw, bh) = (shaped.width as f64, shaped.height as f64);
                 let mut h = bh + pad[0] + pad[2];
                 if is_block && mode == Mode::Flow {
-                    h = h.max(c.min_height.map(|m| m * parent.h).unwrap_or(0.0));
+                    h = h.max(
+                        c.min_height
+                            .map(|m| m * parent.h + pad[0] + pad[2])
+                            .unwrap_or(0.0),
+                    );
                 }
                 let inner_h = h - pad[0] - pad[2];
                 let anchor = node.layout.anchor.or(c.anchor).unwrap_or(Anchor::CENTER);
@@ -598,7 +625,11 @@ impl<'t> Engine<'t> {
                 );
                 let mut h = content_h + pad[0] + pad[2];
                 if is_block && mode == Mode::Flow {
-                    h = h.max(c.min_height.map(|m| m * parent.h).unwrap_or(0.0));
+                    h = h.max(
+                        c.min_height
+                            .map(|m| m * parent.h + pad[0] + pad[2])
+                            .unwrap_or(0.0),
+                    );
                 }
                 // Positioned children: relative to this box when it is positioned, else the stage.
                 let positioned_parent = Parent {
@@ -686,10 +717,12 @@ impl<'t> Engine<'t> {
                     let (_, max) = self.intrinsic(kid, cp, mode);
                     let mut w = max.min(inner_w);
                     if mode == Mode::Flow && node.layout.children_layout.is_none() {
-                        w = clamp_opt(
+                        let pad = self.padding_of(kid, cp, mode);
+                        w = clamp_content(
                             w,
                             cp.constraints.min_width.map(|m| m * inner_w),
                             cp.constraints.max_width.map(|m| m * inner_w),
+                            pad[1] + pad[3],
                         );
                     }
                     items.push(self.layout_at_width(kid, cp, mode, w, false, &mut sink));
@@ -727,10 +760,12 @@ impl<'t> Engine<'t> {
                     let (_, max) = self.intrinsic(kid, cp, mode);
                     let mut w = max;
                     if subtitle_item_limits {
-                        w = clamp_opt(
+                        let pad = self.padding_of(kid, cp, mode);
+                        w = clamp_content(
                             w,
                             cp.constraints.min_width.map(|m| m * inner_w),
                             cp.constraints.max_width.map(|m| m * inner_w),
+                            pad[1] + pad[3],
                         );
                     }
                     items.push(self.layout_at_width(kid, cp, mode, w, false, &mut sink));
@@ -825,6 +860,11 @@ fn align_factor(a: TextAlign) -> f64 {
         TextAlign::Center => 0.5,
         TextAlign::Right => 1.0,
     }
+}
+
+/// Clamps a border-box size whose min/max limits apply to the content box (content-box sizing).
+fn clamp_content(v: f64, min: Option<f64>, max: Option<f64>, padding: f64) -> f64 {
+    clamp_opt(v, min.map(|m| m + padding), max.map(|m| m + padding))
 }
 
 fn clamp_opt(v: f64, min: Option<f64>, max: Option<f64>) -> f64 {

@@ -6,7 +6,7 @@ use crate::compose::display::{Affine, BoxQuad, Color, DisplayList, DrawItem, Mas
 use crate::compose::layout::{LaidContent, LaidNode, LaidText};
 use crate::compose::style::ShadowSpec;
 use crate::scene::PluginEntry;
-use crate::text::{MaskStyle, PlacedGlyph, TextEngine};
+use crate::text::{raster_scale, MaskStyle, PlacedGlyph, TextEngine, SUBPIXEL_BINS};
 
 /// Per-text-node animation inputs, kept with the laid-out node.
 #[derive(Debug, Clone)]
@@ -252,18 +252,47 @@ impl Painter<'_> {
         style: MaskStyle,
         color: Color,
     ) {
+        // When masks are drawn 1:1 (no rotation, at their raster scale), put each glyph on whole
+        // output pixels, as browsers place glyphs without subpixel positioning: sampling a mask
+        // at a fractional offset would blur it.
+        let rs = raster_scale(scale);
+        let snap = transform.b == 0.0
+            && transform.c == 0.0
+            && (transform.a - rs).abs() < 1e-4
+            && (transform.d - rs).abs() < 1e-4;
+        let bins = f32::from(SUBPIXEL_BINS);
         for (_, g) in glyphs {
-            let Some(mask) = self.text.glyph_mask(g.key, scale, style) else {
-                continue;
+            let (pen_x, pen_y) = (dx + g.x, dy + g.y);
+            let rect = if snap {
+                // Pen position in output pixels: whole pixels plus a quarter-pixel bin that the
+                // mask is rasterised with; the baseline on a whole pixel row.
+                let ox = transform.a * pen_x + transform.e;
+                let q = (ox * bins).round();
+                let (whole, bin) = ((q / bins).floor(), (q.rem_euclid(bins)) as u8);
+                let oy = (transform.d * pen_y + transform.f).round();
+                let Some(mask) = self.text.glyph_mask_at(g.key, scale, bin, style) else {
+                    continue;
+                };
+                let x = (whole + mask.rect[0] * transform.a - transform.e) / transform.a;
+                let y = (oy + mask.rect[1] * transform.d - transform.f) / transform.d;
+                (mask.mask, [x, y, mask.rect[2], mask.rect[3]])
+            } else {
+                let Some(mask) = self.text.glyph_mask(g.key, scale, style) else {
+                    continue;
+                };
+                (
+                    mask.mask,
+                    [
+                        pen_x + mask.rect[0],
+                        pen_y + mask.rect[1],
+                        mask.rect[2],
+                        mask.rect[3],
+                    ],
+                )
             };
-            let rect = [
-                dx + g.x + mask.rect[0],
-                dy + g.y + mask.rect[1],
-                mask.rect[2],
-                mask.rect[3],
-            ];
+            let (mask, rect) = rect;
             self.out.items.push(DrawItem::Mask(MaskQuad {
-                mask: mask.mask,
+                mask,
                 rect,
                 transform,
                 color,

@@ -101,6 +101,8 @@ struct MaskKey {
     glyph: GlyphId,
     /// Rasterisation scale bucket (quarter-octave steps), see `scale_bucket`.
     bucket: i32,
+    /// Horizontal subpixel offset in quarters of a raster pixel (0..=3).
+    subpixel: u8,
     style: StyleKey,
 }
 
@@ -325,6 +327,20 @@ impl TextEngine {
         draw_scale: f32,
         style: MaskStyle,
     ) -> Option<GlyphMask> {
+        self.glyph_mask_at(glyph, draw_scale, 0, style)
+    }
+
+    /// Like [`TextEngine::glyph_mask`], with the outline shifted right by `subpixel` quarters of
+    /// a raster pixel before rasterising (subpixel glyph positioning; the caller places the
+    /// mask on whole pixels).
+    pub fn glyph_mask_at(
+        &mut self,
+        glyph: GlyphId,
+        draw_scale: f32,
+        subpixel: u8,
+        style: MaskStyle,
+    ) -> Option<GlyphMask> {
+        let subpixel = subpixel % SUBPIXEL_BINS;
         let bucket = scale_bucket(draw_scale);
         let style_key = match style {
             MaskStyle::Fill => StyleKey::Fill,
@@ -334,17 +350,24 @@ impl TextEngine {
         let key = MaskKey {
             glyph,
             bucket,
+            subpixel,
             style: style_key,
         };
         if let Some(hit) = self.masks.get(&key) {
             return hit.clone();
         }
-        let made = self.rasterise(glyph, bucket_scale(bucket), style);
+        let made = self.rasterise(glyph, bucket_scale(bucket), subpixel, style);
         self.masks.insert(key, made.clone());
         made
     }
 
-    fn rasterise(&mut self, glyph: GlyphId, scale: f32, style: MaskStyle) -> Option<GlyphMask> {
+    fn rasterise(
+        &mut self,
+        glyph: GlyphId,
+        scale: f32,
+        subpixel: u8,
+        style: MaskStyle,
+    ) -> Option<GlyphMask> {
         let size = f32::from_bits(glyph.size_bits);
         let (cache_key, _, _) = CacheKey::new(
             glyph.font,
@@ -361,7 +384,8 @@ impl TextEngine {
             return None;
         }
         // Font outlines are y-up; flip to the screen's y-down so placement.top is the top row's y.
-        let transform = Some(Transform::scale(scale, -scale));
+        let shift = f32::from(subpixel) / f32::from(SUBPIXEL_BINS);
+        let transform = Some(Transform::scale(scale, -scale).then_translate(shift, 0.0));
         let (mut pixels, placement) = match style {
             MaskStyle::Stroke(width) => ZenoMask::new(commands)
                 .origin(Origin::TopLeft)
@@ -409,6 +433,14 @@ impl TextEngine {
             rect,
         })
     }
+}
+
+/// Horizontal subpixel positions per raster pixel.
+pub const SUBPIXEL_BINS: u8 = 4;
+
+/// The scale a glyph drawn at `draw_scale` is rasterised at.
+pub fn raster_scale(draw_scale: f32) -> f32 {
+    bucket_scale(scale_bucket(draw_scale))
 }
 
 /// Quarter-octave buckets: scale 1 → 0, 2 → 4, 1.19 → 1 … (always rounding up, so a glyph is
