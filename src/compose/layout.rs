@@ -55,6 +55,8 @@ pub struct LaidNode {
 pub struct StageBox {
     pub w: f64,
     pub h: f64,
+    /// `stage.safeArea` of the scenario.
+    pub safe_area: crate::scene::Insets,
 }
 
 /// What a node inherits from its parent while being laid out.
@@ -266,21 +268,17 @@ impl<'t> Engine<'t> {
             laid.h = laid.h.max(fh * ch);
         }
         if mode == Mode::Flow {
-            // Percent max-heights do not resolve against an auto-height stage box; min-heights do.
-            laid.h = laid
-                .h
-                .max(c.min_height.map(|m| m * ch + pad_v).unwrap_or(0.0));
+            // Content-box min/max heights; content beyond max-height overflows the box.
+            laid.h = clamp_content(
+                laid.h,
+                c.min_height.map(|m| m * ch),
+                c.max_height.map(|m| m * ch),
+                pad_v,
+            );
         }
         let anchor = node.layout.anchor.unwrap_or(Anchor::CENTER);
         let (left, top) = if node.layout.safe_area_clamp {
-            self.clamp_to_safe_area(
-                node,
-                parent,
-                (px, py),
-                anchor,
-                (laid.w, laid.h),
-                (cx, cy, cw, ch),
-            )
+            self.clamp_to_safe_area(node, parent, (px, py), anchor, laid.h, (cx, cy, cw, ch))
         } else {
             (left, top)
         };
@@ -288,26 +286,34 @@ impl<'t> Engine<'t> {
         (laid, extra)
     }
 
-    /// The "intended" safe-area clamp of §11.7 (the reference's mirrored bounds are a defect).
+    /// `safeAreaClamp` as the reference does it (§11.7): it measures the node before it is
+    /// positioned, as a full-width block (wN = 1 unless a numeric size is given; an empty group
+    /// is about one host line tall), and uses bounds mirrored for edge anchors. Centre-anchored
+    /// nodes therefore end at x = 0.5; the vertical position barely moves for bottom captions.
     fn clamp_to_safe_area(
         &self,
         node: &Node,
         parent: &Parent<'_>,
         (px, py): (f64, f64),
         anchor: Anchor,
-        (w, h): (f64, f64),
+        laid_h: f64,
         (cx, cy, cw, ch): (f64, f64, f64, f64),
     ) -> (f64, f64) {
-        let _ = node;
-        let stage = crate::scene::Insets::default();
+        const HOST_LINE_PX: f64 = 24.0;
+        let stage = self.stage.safe_area;
         let track = parent.track.safe_area;
         let side = |a: f64, b: f64| a.max(b).clamp(0.0, 1.0);
         let (l, r) = (side(stage.left, track.left), side(stage.right, track.right));
         let (t, b) = (side(stage.top, track.top), side(stage.bottom, track.bottom));
-        let (wn, hn) = (w / cw.max(1.0), h / ch.max(1.0));
+        let wn = node.layout.size.0.unwrap_or(1.0);
+        let measured_h = match node.kind {
+            NodeKind::Group => HOST_LINE_PX,
+            _ => laid_h,
+        };
+        let hn = node.layout.size.1.unwrap_or(measured_h / ch.max(1.0));
         let clamp = |v: f64, lo: f64, hi: f64| if lo > hi { hi } else { v.clamp(lo, hi) };
-        let x = clamp(px, l + anchor.ax * wn, 1.0 - r - (1.0 - anchor.ax) * wn);
-        let y = clamp(py, t + anchor.ay * hn, 1.0 - b - (1.0 - anchor.ay) * hn);
+        let x = clamp(px, l + (1.0 - anchor.ax) * wn, 1.0 - r - anchor.ax * wn);
+        let y = clamp(py, t + (1.0 - anchor.ay) * hn, 1.0 - b - anchor.ay * hn);
         (cx + x * cw, cy + y * ch)
     }
 

@@ -81,7 +81,11 @@ impl Composer {
         let css_w = css_h * sw as f64 / sh.max(1.0) as f64;
         let k = sh / css_h as f32;
         let to_output = Affine::translate(sx, sy).then(Affine::scale(k, k));
-        let stage = StageBox { w: css_w, h: css_h };
+        let stage = StageBox {
+            w: css_w,
+            h: css_h,
+            safe_area: self.scene.stage.safe_area,
+        };
 
         let mut list = DisplayList::default();
         let scene = Arc::clone(&self.scene);
