@@ -198,14 +198,17 @@ impl<'t> Engine<'t> {
         parent: &Parent<'_>,
         look: Option<&BoxLook>,
     ) -> Edges {
-        if let Some(p) = look.and_then(|l| l.padding) {
-            return p;
-        }
-        if let Some((x, y)) = node.layout.padding {
+        let pad = if let Some(p) = look.and_then(|l| l.padding) {
+            p
+        } else if let Some((x, y)) = node.layout.padding {
             let (h, v) = ((self.stage.h * x).round(), (self.stage.h * y).round());
-            return [v, h, v, h];
-        }
-        self.constraint_padding(mode, parent)
+            [v, h, v, h]
+        } else {
+            self.constraint_padding(mode, parent)
+        };
+        // The border sits outside the padding: content starts inside both.
+        let border = look.map_or(0.0, |l| l.border_width);
+        pad.map(|p| p + border)
     }
 
     /// A node's padding (box style, layout padding or constraint padding).
@@ -614,6 +617,15 @@ impl<'t> Engine<'t> {
             NodeKind::Group => {
                 let look = box_style.as_ref().map(|b| box_look(b, self.stage.h));
                 let pad = self.node_padding(node, mode, parent, look.as_ref());
+                let mut w = w;
+                if is_block && mode == Mode::Flow {
+                    w = clamp_content(
+                        w,
+                        c.min_width.map(|m| m * parent.w),
+                        c.max_width.map(|m| m * parent.w),
+                        pad[1] + pad[3],
+                    );
+                }
                 let inner_w = (w - pad[1] - pad[3]).max(0.0);
                 let arrangement = self.arrangement(node, mode);
                 let gap = self.flex_gap(node, parent, mode);
