@@ -134,6 +134,7 @@ fn run(cli: Cli) -> Result<()> {
             let engine = Engine::new(config)?;
             let scene = Arc::new(engine.load_scene(&scenario)?);
             let image = engine.frame(scene, at, input.as_deref(), (width, height), bg)?;
+            check_validation(&engine)?;
             write_png(&output, image.width, image.height, &image.pixels)?;
             println!("{}", output.display());
             Ok(())
@@ -172,6 +173,7 @@ fn render(config: Config, scenario: &Path, req: RenderRequest) -> Result<()> {
     let started = Instant::now();
     let result = engine.render(scene, &req, &sink, &cancel);
     reporter.finish();
+    check_validation(&engine)?;
     let report = match result {
         Ok(r) => r,
         Err(e) if cancel.is_cancelled() => bail!("cancelled; no output written ({e})"),
@@ -249,6 +251,15 @@ impl Reporter {
             bar.finish_and_clear();
         }
     }
+}
+
+/// With Vulkan validation on (`[gpu] validation`), any validation error fails the command.
+fn check_validation(engine: &Engine) -> Result<()> {
+    let errors = engine.gpu().validation_errors();
+    if errors > 0 {
+        bail!("{errors} Vulkan validation error(s); see the log above");
+    }
+    Ok(())
 }
 
 fn write_png(path: &Path, width: u32, height: u32, rgba: &[u8]) -> Result<()> {
