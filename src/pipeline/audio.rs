@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use ffmpeg::{
-    codec, encoder, filter, format, frame, media, ChannelLayout, Dictionary, Packet, Rational,
+    codec, encoder, format, frame, media, software::resampling, ChannelLayout, Dictionary, Packet,
+    Rational,
 };
 use ffmpeg_next as ffmpeg;
 
@@ -26,6 +27,12 @@ const MP4_COPYABLE: [codec::Id; 7] = [
 
 const AAC_BIT_RATE: usize = 128_000;
 
+/// The native AAC encoder takes planar f32 only.
+const ENCODER_FORMAT: format::Sample = format::Sample::F32(format::sample::Type::Planar);
+
+/// Chunk size for encoders that take frames of any size.
+const VARIABLE_FRAME_SIZE_CHUNK: usize = 1024;
+
 pub(crate) fn mp4_can_copy(id: codec::Id) -> bool {
     MP4_COPYABLE.contains(&id)
 }
@@ -43,7 +50,9 @@ fn clear_codec_tag(stream: &mut format::stream::StreamMut) {
 
 struct AacTranscoder {
     decoder: codec::decoder::Audio,
-    graph: filter::Graph,
+    /// Time base of the decoded frames' timestamps (the input stream's).
+    source_tb: Rational,
+    converter: SampleConverter,
     encoder: encoder::Audio,
     /// 1 / sample rate: encoder pts are sample counts.
     encoder_tb: Rational,
@@ -259,7 +268,7 @@ impl AacTranscoder {
         enc.set_rate(rate);
         enc.set_channel_layout(layout);
         enc.set_channels(layout.channels());
-        enc.set_format(format::Sample::F32(format::sample::Type::Planar));
+        enc.set_format(ENCODER_FORMAT);
         enc.set_bit_rate(AAC_BIT_RATE);
         let encoder_tb = Rational(1, rate);
         enc.set_time_base(encoder_tb);
@@ -273,53 +282,21 @@ impl AacTranscoder {
         ost.set_time_base(encoder_tb);
         let index = ost.index();
 
-        let in_layout = if decoder.channel_layout().bits() != 0 {
-            decoder.channel_layout()
-        } else {
-            ChannelLayout::default(channels)
+        // Encoders without a fixed frame size take any; AAC's is 1024.
+        let frame_size = match encoder.frame_size() {
+            0 => VARIABLE_FRAME_SIZE_CHUNK,
+            n => n as usize,
         };
-        let args = format!(
-            "time_base={}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
-            ist.time_base(),
-            decoder.rate(),
-            decoder.format().name(),
-            in_layout.bits()
-        );
-        let mut graph = filter::Graph::new();
-        let abuffer = filter::find("abuffer")
-            .ok_or_else(|| RenderError::ffmpeg("finding abuffer", ffmpeg::Error::FilterNotFound))?;
-        let abuffersink = filter::find("abuffersink").ok_or_else(|| {
-            RenderError::ffmpeg("finding abuffersink", ffmpeg::Error::FilterNotFound)
-        })?;
-        graph
-            .add(&abuffer, "in", &args)
-            .map_err(ff("creating the audio source filter"))?;
-        let mut sink = graph
-            .add(&abuffersink, "out", "")
-            .map_err(ff("creating the audio sink filter"))?;
-        sink.set_sample_format(encoder.format());
-        sink.set_channel_layout(encoder.channel_layout());
-        sink.set_sample_rate(encoder.rate());
-        graph
-            .output("in", 0)
-            .and_then(|p| p.input("out", 0))
-            .and_then(|p| p.parse("anull"))
-            .map_err(ff("linking the audio filters"))?;
-        graph
-            .validate()
-            .map_err(ff("configuring the audio filters"))?;
-        let frame_size = i64::from(encoder.frame_size()).max(1);
-        if let Some(mut out) = graph.get("out") {
-            out.sink().set_frame_size(encoder.frame_size());
-        }
+        let converter = SampleConverter::new(layout, rate as u32, frame_size);
         Ok((
             index,
             Self {
                 decoder,
-                graph,
+                source_tb: ist.time_base(),
+                converter,
                 encoder,
                 encoder_tb,
-                frame_size,
+                frame_size: frame_size as i64,
             },
         ))
     }
@@ -349,51 +326,36 @@ impl AacTranscoder {
     ) -> Result<(), RenderError> {
         let mut decoded = frame::Audio::empty();
         while self.decoder.receive_frame(&mut decoded).is_ok() {
-            let ts = decoded.timestamp();
-            decoded.set_pts(ts);
-            let mut source = self.graph.get("in").ok_or_else(|| {
-                RenderError::ffmpeg("finding the audio source", ffmpeg::Error::Bug)
-            })?;
-            source
-                .source()
-                .add(&decoded)
-                .map_err(ff("filtering audio"))?;
-            self.drain_graph(out_index, out_tb, end_s, octx)?;
+            let start_pts = decoded
+                .timestamp()
+                .map(|ts| rescale(ts, self.source_tb, self.encoder_tb))
+                .unwrap_or(0);
+            self.converter.convert(&mut decoded, start_pts)?;
+            self.encode_ready(false, out_index, out_tb, end_s, octx)?;
         }
         Ok(())
     }
 
-    fn drain_graph(
+    /// Encodes the whole frames queued, and at the end of the stream the last partial one too.
+    fn encode_ready(
         &mut self,
+        end_of_stream: bool,
         out_index: usize,
         out_tb: Rational,
         end_s: Option<f64>,
         octx: &mut format::context::Output,
     ) -> Result<(), RenderError> {
-        let mut sink = self
-            .graph
-            .get("out")
-            .ok_or_else(|| RenderError::ffmpeg("finding the audio sink", ffmpeg::Error::Bug))?;
-        let sink_tb = sink.sink().time_base();
-        let mut filtered = frame::Audio::empty();
-        while sink.sink().frame(&mut filtered).is_ok() {
-            let pts = filtered
-                .pts()
-                .map(|p| rescale(p, sink_tb, self.encoder_tb))
-                .unwrap_or(0);
-            if let Some(end) = end_s {
-                let end_samples = (end / f64::from(self.encoder_tb)).round() as i64;
-                if pts >= end_samples {
+        let end_samples = end_s.map(|end| (end / f64::from(self.encoder_tb)).round() as i64);
+        while let Some(mut chunk) = self.converter.fifo.pop(end_of_stream) {
+            if let Some(end) = end_samples {
+                if chunk.pts >= end {
                     continue;
                 }
-                let keep = end_samples - pts;
-                if (filtered.samples() as i64) > keep {
-                    filtered.set_samples(keep as usize);
-                }
+                chunk.truncate(usize::try_from(end - chunk.pts).unwrap_or(usize::MAX));
             }
-            filtered.set_pts(Some(pts));
+            let audio = chunk.to_frame(self.converter.layout, self.converter.rate);
             self.encoder
-                .send_frame(&filtered)
+                .send_frame(&audio)
                 .map_err(ff("encoding audio"))?;
             self.write_packets(out_index, out_tb, octx)?;
         }
@@ -431,17 +393,253 @@ impl AacTranscoder {
             .send_eof()
             .map_err(ff("flushing the audio decoder"))?;
         self.drain_decoder(out_index, out_tb, end_s, octx)?;
-        if let Some(mut source) = self.graph.get("in") {
-            source
-                .source()
-                .flush()
-                .map_err(ff("flushing the audio filters"))?;
-        }
-        self.drain_graph(out_index, out_tb, end_s, octx)?;
+        self.converter.flush()?;
+        self.encode_ready(true, out_index, out_tb, end_s, octx)?;
         self.encoder
             .send_eof()
             .map_err(ff("flushing the aac encoder"))?;
         self.write_packets(out_index, out_tb, octx)
+    }
+}
+
+/// What the resampler was built for: a decoded frame that differs needs a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SourceFormat {
+    format: format::Sample,
+    layout: ChannelLayout,
+    rate: u32,
+}
+
+impl SourceFormat {
+    fn of(decoded: &frame::Audio) -> Self {
+        let layout = decoded.channel_layout();
+        let layout = if layout.bits() != 0 {
+            layout
+        } else {
+            // Sources without a layout (raw PCM in some containers) get FFmpeg's default order.
+            ChannelLayout::default(i32::from(decoded.channels()).max(1))
+        };
+        Self {
+            format: decoded.format(),
+            layout,
+            rate: decoded.rate(),
+        }
+    }
+}
+
+/// Decoded audio → the encoder's planar f32 at its rate and layout (libswresample), queued in
+/// a [`SampleFifo`] that cuts it into encoder frames.
+struct SampleConverter {
+    resampler: Option<(SourceFormat, resampling::Context)>,
+    layout: ChannelLayout,
+    rate: u32,
+    fifo: SampleFifo,
+}
+
+impl SampleConverter {
+    fn new(layout: ChannelLayout, rate: u32, frame_size: usize) -> Self {
+        Self {
+            resampler: None,
+            layout,
+            rate,
+            fifo: SampleFifo::new(
+                usize::try_from(layout.channels()).unwrap_or(1).max(1),
+                frame_size,
+            ),
+        }
+    }
+
+    /// Converts one decoded frame; `start_pts` (encoder time base) places the first frame only:
+    /// later audio follows on sample for sample, so jittery source timestamps (millisecond time
+    /// bases) cannot open gaps or overlaps.
+    fn convert(&mut self, decoded: &mut frame::Audio, start_pts: i64) -> Result<(), RenderError> {
+        if decoded.samples() == 0 {
+            return Ok(());
+        }
+        let source = SourceFormat::of(decoded);
+        if self.resampler.as_ref().map(|(s, _)| *s) != Some(source) {
+            if self.resampler.is_some() {
+                tracing::debug!(?source, "audio format changed mid-stream; new resampler");
+                self.flush()?;
+            }
+            let context = resampling::Context::get(
+                source.format,
+                source.layout,
+                source.rate,
+                ENCODER_FORMAT,
+                self.layout,
+                self.rate,
+            )
+            .map_err(ff("opening the audio resampler"))?;
+            self.resampler = Some((source, context));
+        }
+        let Some((_, context)) = self.resampler.as_mut() else {
+            return Ok(());
+        };
+        // swresample checks each frame against the layout it was opened with.
+        decoded.set_channel_layout(source.layout);
+        let capacity = output_capacity(context, decoded.samples());
+        let mut converted = frame::Audio::new(ENCODER_FORMAT, capacity, self.layout);
+        converted.set_rate(self.rate);
+        context
+            .run(decoded, &mut converted)
+            .map_err(ff("resampling audio"))?;
+        self.fifo.start_at(start_pts);
+        push_frame(&mut self.fifo, &converted)
+    }
+
+    /// Drains the samples the resampler holds back (its filter delay) into the FIFO.
+    fn flush(&mut self) -> Result<(), RenderError> {
+        let Some((_, mut context)) = self.resampler.take() else {
+            return Ok(());
+        };
+        loop {
+            let capacity = output_capacity(&context, 0);
+            let mut converted = frame::Audio::new(ENCODER_FORMAT, capacity, self.layout);
+            converted.set_rate(self.rate);
+            context
+                .flush(&mut converted)
+                .map_err(ff("flushing the audio resampler"))?;
+            if converted.samples() == 0 {
+                return Ok(());
+            }
+            push_frame(&mut self.fifo, &converted)?;
+        }
+    }
+}
+
+/// Room for everything one `swr_convert` call may return: the buffered delay plus the input
+/// at the output rate, with the slack libswresample itself allocates.
+fn output_capacity(context: &resampling::Context, input_samples: usize) -> usize {
+    let delay = context.delay().map_or(0, |d| d.output.max(0) as u64);
+    let input_rate = u64::from(context.input().rate.max(1));
+    let output_rate = u64::from(context.output().rate);
+    let scaled = (input_samples as u64 * output_rate).div_ceil(input_rate);
+    usize::try_from(delay + scaled + 16).unwrap_or(usize::MAX)
+}
+
+fn push_frame(fifo: &mut SampleFifo, converted: &frame::Audio) -> Result<(), RenderError> {
+    if converted.samples() == 0 {
+        return Ok(());
+    }
+    let planes: Vec<&[f32]> = (0..converted.planes())
+        .map(|ch| converted.plane::<f32>(ch))
+        .collect();
+    fifo.push(&planes).map_err(|err| {
+        tracing::error!(%err, "resampler output does not match the encoder");
+        RenderError::ffmpeg(
+            format!("queueing resampled audio ({err})"),
+            ffmpeg::Error::Bug,
+        )
+    })
+}
+
+/// The resampler's output did not fit the FIFO's channel shape.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum QueueSamplesError {
+    #[error("got {got} audio planes for {expected} channels")]
+    ChannelCount { expected: usize, got: usize },
+    #[error("audio planes differ in length ({first} and {other} samples)")]
+    UnevenPlanes { first: usize, other: usize },
+}
+
+/// Planar f32 samples waiting to be cut into encoder frames of `frame_size` samples.
+///
+/// Pts are sample counts in the encoder time base (1 / sample rate): the first frame starts at
+/// the pts given to [`SampleFifo::start_at`] and each next one where the previous one ended,
+/// so frames never overlap or leave gaps.
+#[derive(Debug)]
+struct SampleFifo {
+    planes: Vec<Vec<f32>>,
+    frame_size: usize,
+    next_pts: Option<i64>,
+}
+
+/// One encoder frame's worth of planar samples.
+#[derive(Debug, Clone, PartialEq)]
+struct PlanarChunk {
+    pts: i64,
+    planes: Vec<Vec<f32>>,
+}
+
+impl SampleFifo {
+    fn new(channels: usize, frame_size: usize) -> Self {
+        Self {
+            planes: vec![Vec::with_capacity(frame_size * 2); channels],
+            frame_size: frame_size.max(1),
+            next_pts: None,
+        }
+    }
+
+    /// Starts the timeline at `pts` unless it has started already.
+    fn start_at(&mut self, pts: i64) {
+        self.next_pts.get_or_insert(pts);
+    }
+
+    fn queued(&self) -> usize {
+        self.planes.first().map_or(0, Vec::len)
+    }
+
+    /// Appends one slice per channel, all of the same length.
+    fn push(&mut self, planes: &[&[f32]]) -> Result<(), QueueSamplesError> {
+        if planes.len() != self.planes.len() {
+            return Err(QueueSamplesError::ChannelCount {
+                expected: self.planes.len(),
+                got: planes.len(),
+            });
+        }
+        let first = planes.first().map_or(0, |p| p.len());
+        if let Some(other) = planes.iter().map(|p| p.len()).find(|&n| n != first) {
+            return Err(QueueSamplesError::UnevenPlanes { first, other });
+        }
+        for (queue, samples) in self.planes.iter_mut().zip(planes) {
+            queue.extend_from_slice(samples);
+        }
+        Ok(())
+    }
+
+    /// The next whole frame; at the end of the stream also the last, shorter one.
+    fn pop(&mut self, end_of_stream: bool) -> Option<PlanarChunk> {
+        let queued = self.queued();
+        let take = if queued >= self.frame_size {
+            self.frame_size
+        } else if end_of_stream && queued > 0 {
+            queued
+        } else {
+            return None;
+        };
+        let pts = *self.next_pts.get_or_insert(0);
+        self.next_pts = Some(pts + take as i64);
+        let planes = self
+            .planes
+            .iter_mut()
+            .map(|queue| queue.drain(..take).collect())
+            .collect();
+        Some(PlanarChunk { pts, planes })
+    }
+}
+
+impl PlanarChunk {
+    fn samples(&self) -> usize {
+        self.planes.first().map_or(0, Vec::len)
+    }
+
+    fn truncate(&mut self, samples: usize) {
+        for plane in &mut self.planes {
+            plane.truncate(samples);
+        }
+    }
+
+    fn to_frame(&self, layout: ChannelLayout, rate: u32) -> frame::Audio {
+        let mut audio = frame::Audio::new(ENCODER_FORMAT, self.samples(), layout);
+        audio.set_rate(rate);
+        audio.set_pts(Some(self.pts));
+        for (ch, plane) in self.planes.iter().enumerate().take(audio.planes()) {
+            for (dst, src) in audio.plane_mut::<f32>(ch).iter_mut().zip(plane) {
+                *dst = *src;
+            }
+        }
+        audio
     }
 }
 
@@ -460,6 +658,208 @@ mod tests {
         assert!(mp4_can_copy(codec::Id::OPUS));
         assert!(!mp4_can_copy(codec::Id::PCM_S16LE));
         assert!(!mp4_can_copy(codec::Id::VORBIS));
+    }
+
+    /// A ramp per channel (channel c holds `(c + 1) * i` at sample i) to check order and gaps.
+    fn ramp(channels: usize, start: usize, len: usize) -> Vec<Vec<f32>> {
+        (0..channels)
+            .map(|c| (start..start + len).map(|i| ((c + 1) * i) as f32).collect())
+            .collect()
+    }
+
+    fn push_ramp(fifo: &mut SampleFifo, start: usize, len: usize) {
+        let planes = ramp(2, start, len);
+        let slices: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
+        fifo.push(&slices).expect("push");
+    }
+
+    #[test]
+    fn fifo_cuts_whole_frames_then_the_partial_last_one() {
+        let mut fifo = SampleFifo::new(2, 1024);
+        fifo.start_at(480);
+        let mut pushed = 0;
+        let mut frames = Vec::new();
+        for len in [700, 700, 1000, 333] {
+            push_ramp(&mut fifo, pushed, len);
+            pushed += len;
+            // Later timestamps do not move a timeline that has started.
+            fifo.start_at(99_999);
+            while let Some(chunk) = fifo.pop(false) {
+                frames.push(chunk);
+            }
+        }
+        assert_eq!(pushed, 2733);
+        assert_eq!(
+            frames.iter().map(PlanarChunk::samples).collect::<Vec<_>>(),
+            [1024, 1024]
+        );
+        assert_eq!(fifo.queued(), 685);
+        assert_eq!(
+            fifo.pop(false),
+            None,
+            "a partial frame waits for more audio"
+        );
+        let last = fifo.pop(true).expect("the last partial frame");
+        assert_eq!(last.samples(), 685);
+        frames.push(last);
+        assert_eq!(fifo.pop(true), None);
+        assert_eq!(fifo.queued(), 0);
+
+        assert_eq!(
+            frames.iter().map(|f| f.pts).collect::<Vec<_>>(),
+            [480, 1504, 2528]
+        );
+        let mut next = 480;
+        for chunk in &frames {
+            assert_eq!(chunk.pts, next, "no gap or overlap");
+            next += chunk.samples() as i64;
+        }
+        let expected = ramp(2, 0, pushed);
+        for (c, want) in expected.iter().enumerate() {
+            let got: Vec<f32> = frames
+                .iter()
+                .flat_map(|f| f.planes[c].iter().copied())
+                .collect();
+            assert_eq!(&got, want, "channel {c} comes out in order, whole");
+        }
+    }
+
+    #[test]
+    fn fifo_exact_multiple_leaves_no_empty_frame() {
+        let mut fifo = SampleFifo::new(2, 4);
+        push_ramp(&mut fifo, 0, 8);
+        let a = fifo.pop(true).expect("first");
+        let b = fifo.pop(true).expect("second");
+        assert_eq!((a.pts, a.samples(), b.pts, b.samples()), (0, 4, 4, 4));
+        assert_eq!(b.planes[1], vec![8.0, 10.0, 12.0, 14.0]);
+        assert_eq!(fifo.pop(true), None);
+    }
+
+    #[test]
+    fn fifo_rejects_planes_that_do_not_fit() {
+        let mut fifo = SampleFifo::new(2, 1024);
+        let one = [0.0f32; 3];
+        let two = [0.0f32; 2];
+        assert_eq!(
+            fifo.push(&[&one]),
+            Err(QueueSamplesError::ChannelCount {
+                expected: 2,
+                got: 1
+            })
+        );
+        assert_eq!(
+            fifo.push(&[&one, &two]),
+            Err(QueueSamplesError::UnevenPlanes { first: 3, other: 2 })
+        );
+        assert_eq!(fifo.queued(), 0);
+    }
+
+    #[test]
+    fn chunk_truncates_and_becomes_an_encoder_frame() {
+        let mut chunk = PlanarChunk {
+            pts: 960,
+            planes: ramp(2, 0, 10),
+        };
+        chunk.truncate(6);
+        let audio = chunk.to_frame(ChannelLayout::STEREO, 48_000);
+        assert_eq!(audio.samples(), 6);
+        assert_eq!(audio.pts(), Some(960));
+        assert_eq!(audio.rate(), 48_000);
+        assert_eq!(audio.format(), ENCODER_FORMAT);
+        assert_eq!(audio.plane::<f32>(0), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(audio.plane::<f32>(1), &[0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+    }
+
+    /// Interleaved s16 stereo frames: left = a ramp, right = its negation.
+    fn s16_frames(rate: u32, lengths: &[usize], layout: ChannelLayout) -> Vec<frame::Audio> {
+        let mut start = 0usize;
+        lengths
+            .iter()
+            .map(|&len| {
+                let mut audio = frame::Audio::new(
+                    format::Sample::I16(format::sample::Type::Packed),
+                    len,
+                    ChannelLayout::STEREO,
+                );
+                audio.set_rate(rate);
+                audio.set_channel_layout(layout);
+                let data = audio.data_mut(0);
+                for i in 0..len {
+                    let left = ((start + i) % 2000) as i16 * 10;
+                    data[i * 4..i * 4 + 2].copy_from_slice(&left.to_le_bytes());
+                    data[i * 4 + 2..i * 4 + 4].copy_from_slice(&(-left).to_le_bytes());
+                }
+                start += len;
+                audio
+            })
+            .collect()
+    }
+
+    fn convert_all(
+        converter: &mut SampleConverter,
+        frames: &mut [frame::Audio],
+        first_pts: i64,
+    ) -> Vec<PlanarChunk> {
+        let mut out = Vec::new();
+        for audio in frames.iter_mut() {
+            converter.convert(audio, first_pts).expect("convert");
+            while let Some(chunk) = converter.fifo.pop(false) {
+                out.push(chunk);
+            }
+        }
+        converter.flush().expect("flush");
+        while let Some(chunk) = converter.fifo.pop(true) {
+            out.push(chunk);
+        }
+        out
+    }
+
+    #[test]
+    fn converter_same_rate_keeps_every_sample() {
+        // No layout on the frames, as with raw PCM from some containers.
+        let mut frames = s16_frames(44_100, &[1000, 1000, 441], ChannelLayout::empty());
+        let mut converter = SampleConverter::new(ChannelLayout::STEREO, 44_100, 1024);
+        let chunks = convert_all(&mut converter, &mut frames, 0);
+        assert_eq!(
+            chunks.iter().map(PlanarChunk::samples).collect::<Vec<_>>(),
+            [1024, 1024, 393]
+        );
+        assert_eq!(
+            chunks.iter().map(|c| c.pts).collect::<Vec<_>>(),
+            [0, 1024, 2048]
+        );
+        let left: Vec<f32> = chunks.iter().flat_map(|c| c.planes[0].clone()).collect();
+        let right: Vec<f32> = chunks.iter().flat_map(|c| c.planes[1].clone()).collect();
+        for (i, (l, r)) in left.iter().zip(&right).enumerate() {
+            let want = f32::from((i % 2000) as i16 * 10) / 32768.0;
+            assert!((l - want).abs() < 1e-6, "left sample {i}: {l} vs {want}");
+            assert!(
+                (r + want).abs() < 1e-6,
+                "right sample {i}: {r} vs {}",
+                -want
+            );
+        }
+    }
+
+    #[test]
+    fn converter_resampling_flushes_the_delay() {
+        // One second at 44.1 kHz becomes one second at 48 kHz, delay included.
+        let mut lengths = vec![1000; 44];
+        lengths.push(100);
+        let mut frames = s16_frames(44_100, &lengths, ChannelLayout::STEREO);
+        let mut converter = SampleConverter::new(ChannelLayout::STEREO, 48_000, 1024);
+        let chunks = convert_all(&mut converter, &mut frames, 4800);
+        let total: usize = chunks.iter().map(PlanarChunk::samples).sum();
+        // Without the flush some 17 samples of resampler delay would be missing.
+        assert!((47_998..=48_002).contains(&total), "{total} samples");
+        let (last, whole) = chunks.split_last().expect("chunks");
+        assert!(whole.iter().all(|c| c.samples() == 1024));
+        assert!(last.samples() <= 1024 && last.samples() > 0);
+        let mut next = 4800;
+        for chunk in &chunks {
+            assert_eq!(chunk.pts, next);
+            next += chunk.samples() as i64;
+        }
     }
 
     #[test]
