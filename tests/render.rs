@@ -181,3 +181,46 @@ fn forcing_nvenc_without_nvidia_is_a_clear_error() {
     assert!(stderr(&out).contains("NVENC"), "{}", stderr(&out));
     assert!(!output.exists());
 }
+
+#[test]
+fn interrupt_stops_cleanly_and_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.mp4");
+    make_clip(&input, 30.0, (640, 360), 30, Audio::AacTone);
+    let output = dir.path().join("out.mp4");
+    let mut child = renderd()
+        .arg("render")
+        .arg(repo("demo/scenario.json"))
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn renderd");
+    // Wait until the render has started writing (its temporary file exists), then interrupt.
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(dir.path()).expect("dir").count() < 2 {
+        assert!(started.elapsed().as_secs() < 60, "render never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = run(std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string()));
+    assert!(kill.status.success());
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut err)
+        .expect("read stderr");
+    assert!(!status.success(), "an interrupted render fails");
+    assert!(err.contains("cancelled"), "{err}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("in.mp4")],
+        "no output and no temporary file left"
+    );
+}
