@@ -9,7 +9,8 @@ use super::atlas::{AtlasEntry, GlyphAtlas, PADDING};
 use super::context::Gpu;
 use super::error::{vk_err, GpuError};
 use super::pipelines::{
-    check_formats, ConvertPush, DrawPush, Pipelines, QuadInstance, COLOR_FORMAT, QUAD_INSTANCE_SIZE,
+    check_formats, ConvertPush, DrawPush, Pipelines, QuadInstance, RectConvertPush, COLOR_FORMAT,
+    QUAD_INSTANCE_SIZE, RECT_CONVERT_GROUP_SIZE,
 };
 use super::resources::{
     CommandPool, DescriptorPool, Fence, HostBuffer, Image, MemoryLocation, Sampler, COLOR_LAYER,
@@ -75,6 +76,116 @@ impl OutputLayout {
     }
 }
 
+/// A rectangle of output pixels, `[x0, x1) × [y0, y1)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PixelRect {
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+}
+
+impl PixelRect {
+    fn full(width: u32, height: u32) -> Self {
+        PixelRect {
+            x0: 0,
+            y0: 0,
+            x1: width,
+            y1: height,
+        }
+    }
+
+    fn width(&self) -> u32 {
+        self.x1 - self.x0
+    }
+
+    fn height(&self) -> u32 {
+        self.y1 - self.y0
+    }
+
+    /// Grown by `margin` on every side, clamped to `width` × `height`, corners on even pixels.
+    fn expand_even(&self, margin: u32, width: u32, height: u32) -> Self {
+        PixelRect {
+            x0: self.x0.saturating_sub(margin) & !1,
+            y0: self.y0.saturating_sub(margin) & !1,
+            x1: (self.x1 + margin).min(width).next_multiple_of(2).min(width),
+            y1: (self.y1 + margin)
+                .min(height)
+                .next_multiple_of(2)
+                .min(height),
+        }
+    }
+
+    fn to_vk(self) -> vk::Rect2D {
+        vk::Rect2D {
+            offset: vk::Offset2D {
+                x: self.x0 as i32,
+                y: self.y0 as i32,
+            },
+            extent: vk::Extent2D {
+                width: self.width(),
+                height: self.height(),
+            },
+        }
+    }
+}
+
+/// Antialiasing reach of the quads beyond their rect, in output pixels: `quad.vert` expands each
+/// side by one pixel along each transformed axis, which moves a corner by at most 2 px per axis.
+const DIRTY_MARGIN: f64 = 2.0;
+
+/// The output pixels the display-list quads can touch: bounding box of every instance's
+/// transformed rect, grown by [`DIRTY_MARGIN`], clamped to the frame (`width`, `height` even) and
+/// rounded outward to even coordinates (whole 4:2:0 chroma blocks). None when nothing is visible.
+fn dirty_rect(instances: &[QuadInstance], width: u32, height: u32) -> Option<PixelRect> {
+    let mut min = [f64::INFINITY; 2];
+    let mut max = [f64::NEG_INFINITY; 2];
+    for inst in instances {
+        let [x, y, w, h] = inst.rect.map(f64::from);
+        let [a, b, c, d] = inst.abcd.map(f64::from);
+        let (e, f) = (
+            f64::from(inst.ef_kind_radius[0]),
+            f64::from(inst.ef_kind_radius[1]),
+        );
+        for (px, py) in [(x, y), (x + w, y), (x, y + h), (x + w, y + h)] {
+            let out = [a * px + c * py + e, b * px + d * py + f];
+            for axis in 0..2 {
+                if out[axis].is_nan() {
+                    // Unbounded geometry: everything may be touched.
+                    min[axis] = f64::NEG_INFINITY;
+                    max[axis] = f64::INFINITY;
+                } else {
+                    min[axis] = min[axis].min(out[axis]);
+                    max[axis] = max[axis].max(out[axis]);
+                }
+            }
+        }
+    }
+    let span = |lo: f64, hi: f64, size: u32| -> Option<(u32, u32)> {
+        let lo = (lo - DIRTY_MARGIN).floor().max(0.0);
+        let hi = (hi + DIRTY_MARGIN).ceil().min(f64::from(size));
+        if lo >= hi {
+            return None;
+        }
+        // In range 0..=size after the clamps, so the casts are exact.
+        let (lo, hi) = (lo as u32 & !1, (hi as u32).next_multiple_of(2).min(size));
+        (lo < hi).then_some((lo, hi))
+    };
+    let (x0, x1) = span(min[0], max[0], width)?;
+    let (y0, y1) = span(min[1], max[1], height)?;
+    Some(PixelRect { x0, y0, x1, y1 })
+}
+
+/// What one frame's command buffer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FramePlan {
+    /// Upload the whole video, draw the whole target, convert (or copy out) all of it.
+    Full,
+    /// Pass-through: copy the input planes straight into the output buffer, then upload, draw
+    /// and convert only inside `dirty` (nothing when None).
+    PassThrough { dirty: Option<PixelRect> },
+}
+
 /// One input plane: its texture and where its rows go in the staging buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct InputPlane {
@@ -131,6 +242,46 @@ impl InputLayout {
             staging_size: offset,
         }
     }
+}
+
+impl InputPlane {
+    /// The staging → texture copy of the texel rectangle `r` of this plane (rows are tightly
+    /// packed in the staging buffer, one byte per texel for the R8 planes this is used with).
+    fn upload_region(&self, r: PixelRect) -> vk::BufferImageCopy {
+        vk::BufferImageCopy {
+            buffer_offset: (self.staging_offset
+                + r.y0 as usize * self.row_bytes
+                + r.x0 as usize * (self.row_bytes / self.texture_width.max(1) as usize))
+                as u64,
+            buffer_row_length: self.texture_width,
+            buffer_image_height: 0,
+            image_subresource: COLOR_LAYER,
+            image_offset: vk::Offset3D {
+                x: r.x0 as i32,
+                y: r.y0 as i32,
+                z: 0,
+            },
+            image_extent: vk::Extent3D {
+                width: r.width(),
+                height: r.height(),
+                depth: 1,
+            },
+        }
+    }
+}
+
+/// Whether `spec` can take the pass-through path: yuv420p input of the output's size and colour
+/// spec, shown 1:1 over the whole output, so untouched pixels are the input's bytes.
+fn pass_through_possible(spec: &CompositorSpec) -> bool {
+    let Some(input) = &spec.input else {
+        return false;
+    };
+    let (w, h) = (spec.output_width, spec.output_height);
+    input.layout == PlaneLayout::Yuv420p
+        && input.width == w
+        && input.height == h
+        && input.color == spec.output_color
+        && spec.video_rect == [0.0, 0.0, w as f32, h as f32]
 }
 
 /// Copies `rows` rows of `row_bytes` from a strided source into a tightly packed destination.
@@ -307,6 +458,8 @@ pub struct Compositor {
     stashed: HashMap<u64, Vec<u8>>,
     next_seq: u64,
     spec: CompositorSpec,
+    /// YUV frames copy the input and redraw only the display list's bounding box.
+    pass_through: bool,
     output: OutputLayout,
     input: Option<InputLayout>,
     instances: Vec<QuadInstance>,
@@ -320,18 +473,46 @@ pub struct Compositor {
 }
 
 impl Compositor {
+    /// A compositor for `spec`. When the input is yuv420p of the output's size and colour spec
+    /// and `video_rect` is the whole output, YUV frames take the pass-through path: the input
+    /// planes are copied to the output and only the display list's bounding box is drawn and
+    /// converted (see [`Compositor::is_pass_through`]).
     pub fn new(gpu: Arc<Gpu>, spec: CompositorSpec) -> Result<Self, GpuError> {
-        Self::with_atlas_size(gpu, spec, DEFAULT_ATLAS_SIZE, MAX_ATLAS_SIZE)
+        Self::build(gpu, spec, DEFAULT_ATLAS_SIZE, MAX_ATLAS_SIZE, false)
+    }
+
+    /// Diagnostics: as [`Compositor::new`], but every frame takes the full-frame path (whole
+    /// video uploaded, whole target drawn and converted), e.g. to measure what pass-through saves.
+    pub fn new_full_frame(gpu: Arc<Gpu>, spec: CompositorSpec) -> Result<Self, GpuError> {
+        Self::build(gpu, spec, DEFAULT_ATLAS_SIZE, MAX_ATLAS_SIZE, true)
+    }
+
+    /// Whether YUV frames take the pass-through path (input copied, only the display list's
+    /// bounding box redrawn).
+    pub fn is_pass_through(&self) -> bool {
+        self.pass_through
     }
 
     /// As `new`, with explicit initial and maximum atlas sizes (tests use small atlases).
+    #[cfg(test)]
     pub(crate) fn with_atlas_size(
         gpu: Arc<Gpu>,
         spec: CompositorSpec,
         atlas_size: u32,
         max_atlas_size: u32,
     ) -> Result<Self, GpuError> {
+        Self::build(gpu, spec, atlas_size, max_atlas_size, false)
+    }
+
+    fn build(
+        gpu: Arc<Gpu>,
+        spec: CompositorSpec,
+        atlas_size: u32,
+        max_atlas_size: u32,
+        force_full_frame: bool,
+    ) -> Result<Self, GpuError> {
         validate_spec(&gpu, &spec)?;
+        let pass_through = !force_full_frame && pass_through_possible(&spec);
         check_formats(&gpu)?;
         let max_dim = gpu.limits().max_image_dimension2_d;
         let max_atlas_size = max_atlas_size.min(max_dim).max(1);
@@ -449,6 +630,7 @@ impl Compositor {
             stashed: HashMap::new(),
             next_seq: 0,
             spec,
+            pass_through,
             output,
             input,
             instances: Vec::new(),
@@ -650,7 +832,18 @@ impl Compositor {
         }
         self.write_instances(slot_index)?;
         let upload_regions = self.write_atlas_uploads(slot_index)?;
-        self.record(slot_index, kind, &upload_regions)?;
+        let plan = if self.pass_through && kind == OutputKind::Yuv {
+            FramePlan::PassThrough {
+                dirty: dirty_rect(
+                    &self.instances,
+                    self.spec.output_width,
+                    self.spec.output_height,
+                ),
+            }
+        } else {
+            FramePlan::Full
+        };
+        self.record(slot_index, kind, plan, &upload_regions)?;
 
         let slot = &mut self.slots[slot_index];
         slot.fence.reset()?;
@@ -881,11 +1074,46 @@ impl Compositor {
         &self,
         slot_index: usize,
         kind: OutputKind,
+        plan: FramePlan,
         atlas_regions: &[vk::BufferImageCopy],
     ) -> Result<(), GpuError> {
         let d = self.gpu.device();
         let slot = &self.slots[slot_index];
         let cmd = slot.cmd;
+        let (width, height) = (self.spec.output_width, self.spec.output_height);
+        // Where this frame draws, and which texels of each video plane it samples.
+        let (draw_area, video_regions): (Option<PixelRect>, Vec<vk::BufferImageCopy>) = match plan {
+            FramePlan::Full => {
+                let regions = self.input.as_ref().map_or_else(Vec::new, |l| {
+                    l.planes
+                        .iter()
+                        .map(|p| {
+                            p.upload_region(PixelRect::full(p.texture_width, p.texture_height))
+                        })
+                        .collect()
+                });
+                (Some(PixelRect::full(width, height)), regions)
+            }
+            FramePlan::PassThrough { dirty: None } => (None, Vec::new()),
+            FramePlan::PassThrough { dirty: Some(dirty) } => {
+                // Bilinear chroma at a pixel reaches one chroma texel (2 px) beyond it.
+                let luma = dirty.expand_even(2, width, height);
+                let chroma = PixelRect {
+                    x0: luma.x0 / 2,
+                    y0: luma.y0 / 2,
+                    x1: luma.x1 / 2,
+                    y1: luma.y1 / 2,
+                };
+                let regions = self.input.as_ref().map_or_else(Vec::new, |l| {
+                    l.planes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| p.upload_region(if i == 0 { luma } else { chroma }))
+                        .collect()
+                });
+                (Some(dirty), regions)
+            }
+        };
         let begin = vk::CommandBufferBeginInfo::default()
             .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
         // SAFETY: the command buffer's previous submission completed (its fence was waited in
@@ -893,12 +1121,12 @@ impl Compositor {
         unsafe { d.begin_command_buffer(cmd, &begin) }.map_err(vk_err("vkBeginCommandBuffer"))?;
 
         // 1. Video planes: staging → textures; untouched placeholder planes get their layout once.
-        let uploaded = self.input.as_ref().map_or(0, |l| l.planes.len());
+        let input_planes = self.input.as_ref().map_or(0, |l| l.planes.len());
         let mut video_before = Vec::new();
         let mut atlas_before = Vec::new();
         let mut after = Vec::new();
         for (i, image) in slot.video.iter().enumerate() {
-            if i < uploaded {
+            if i < video_regions.len() {
                 video_before.push(image_barrier(
                     image.handle(),
                     vk::ImageLayout::UNDEFINED,
@@ -913,7 +1141,7 @@ impl Compositor {
                     vk::AccessFlags::TRANSFER_WRITE,
                     vk::AccessFlags::SHADER_READ,
                 ));
-            } else if !slot.placeholders_ready {
+            } else if i >= input_planes && !slot.placeholders_ready {
                 after.push(image_barrier(
                     image.handle(),
                     vk::ImageLayout::UNDEFINED,
@@ -923,7 +1151,8 @@ impl Compositor {
                 ));
             }
         }
-        // Atlas: new masks are copied in before the draw.
+        // Atlas: new masks are copied in before the draw (even when this frame draws nothing:
+        // the atlas already counts them as present).
         let atlas_touched = self.atlas.needs_init || !atlas_regions.is_empty();
         if atlas_touched {
             atlas_before.push(image_barrier(
@@ -945,9 +1174,31 @@ impl Compositor {
                 vk::AccessFlags::SHADER_READ,
             ));
         }
+        let pass_through = matches!(plan, FramePlan::PassThrough { .. });
         // SAFETY (all commands below): the command buffer is recording; every handle used is
         // owned by self and alive; barriers order each access as described next to it.
         unsafe {
+            if pass_through {
+                // The input planes become the output as they are. Both buffers hold three
+                // tightly packed planes; the readback buffer's last access (this slot's previous
+                // frame) finished before the host waited its fence.
+                let regions: Vec<vk::BufferCopy> = self
+                    .input
+                    .as_ref()
+                    .map_or(&[][..], |l| l.planes.as_slice())
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let (dst_offset, row_bytes, rows) = self.output.plane(i);
+                        vk::BufferCopy {
+                            src_offset: p.staging_offset as u64,
+                            dst_offset: dst_offset as u64,
+                            size: (row_bytes * rows) as u64,
+                        }
+                    })
+                    .collect();
+                d.cmd_copy_buffer(cmd, slot.staging.handle(), slot.readback.handle(), &regions);
+            }
             if !video_before.is_empty() {
                 // The slot's textures were last read by this slot's previous frame, which the
                 // host has waited for (fence): only the layout transition is needed.
@@ -974,28 +1225,14 @@ impl Compositor {
                     &atlas_before,
                 );
             }
-            if let Some(layout) = &self.input {
-                for (i, plane) in layout.planes.iter().enumerate() {
-                    let region = vk::BufferImageCopy {
-                        buffer_offset: plane.staging_offset as u64,
-                        buffer_row_length: 0,
-                        buffer_image_height: 0,
-                        image_subresource: COLOR_LAYER,
-                        image_offset: vk::Offset3D::default(),
-                        image_extent: vk::Extent3D {
-                            width: plane.texture_width,
-                            height: plane.texture_height,
-                            depth: 1,
-                        },
-                    };
-                    d.cmd_copy_buffer_to_image(
-                        cmd,
-                        slot.staging.handle(),
-                        slot.video[i].handle(),
-                        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                        &[region],
-                    );
-                }
+            for (i, region) in video_regions.iter().enumerate() {
+                d.cmd_copy_buffer_to_image(
+                    cmd,
+                    slot.staging.handle(),
+                    slot.video[i].handle(),
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    std::slice::from_ref(region),
+                );
             }
             if self.atlas.needs_init {
                 d.cmd_clear_color_image(
@@ -1043,9 +1280,176 @@ impl Compositor {
                 );
             }
 
-            // 2. Draw. The target's previous contents are discarded; its last reader was this
-            // slot's previous frame, which the host has waited for (fence), so no execution
-            // dependency on other frames is needed and frames overlap on the GPU.
+            // 2. Draw, inside `area` only. The target's previous contents are discarded; its
+            // last reader was this slot's previous frame, which the host has waited for (fence),
+            // so no execution dependency on other frames is needed and frames overlap on the GPU.
+            if let Some(area) = draw_area {
+                self.record_draw(cmd, slot, area);
+            }
+
+            // 3. Output.
+            let readback_barrier = |src_access| {
+                [vk::BufferMemoryBarrier::default()
+                    .src_access_mask(src_access)
+                    .dst_access_mask(vk::AccessFlags::HOST_READ)
+                    .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                    .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                    .buffer(slot.readback.handle())
+                    .offset(0)
+                    .size(vk::WHOLE_SIZE)]
+            };
+            let target_to_compute = image_barrier(
+                slot.target.handle(),
+                vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+                vk::ImageLayout::GENERAL,
+                vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
+                vk::AccessFlags::SHADER_READ,
+            );
+            match (kind, plan) {
+                (OutputKind::Yuv, FramePlan::Full) => {
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
+                        vk::PipelineStageFlags::COMPUTE_SHADER,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &[],
+                        &[target_to_compute],
+                    );
+                    let (push, groups_x, groups_y) = self.convert_push();
+                    self.bind_convert(cmd, slot, self.pipelines.convert.handle(), &push.to_bytes());
+                    d.cmd_dispatch(cmd, groups_x, groups_y, 1);
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::COMPUTE_SHADER,
+                        vk::PipelineStageFlags::HOST,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &readback_barrier(vk::AccessFlags::SHADER_WRITE),
+                        &[],
+                    );
+                }
+                (OutputKind::Yuv, FramePlan::PassThrough { dirty: Some(dirty) }) => {
+                    // The compute pass reads and rewrites words of the copied planes: the
+                    // copy's writes come first, as do the draw's target writes.
+                    let copy_to_compute = [vk::BufferMemoryBarrier::default()
+                        .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+                        .dst_access_mask(
+                            vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE,
+                        )
+                        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                        .buffer(slot.readback.handle())
+                        .offset(0)
+                        .size(vk::WHOLE_SIZE)];
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT
+                            | vk::PipelineStageFlags::TRANSFER,
+                        vk::PipelineStageFlags::COMPUTE_SHADER,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &copy_to_compute,
+                        &[target_to_compute],
+                    );
+                    let (push, groups_x, groups_y) = self.rect_convert_push(dirty);
+                    self.bind_convert(
+                        cmd,
+                        slot,
+                        self.pipelines.convert_rect.handle(),
+                        &push.to_bytes(),
+                    );
+                    d.cmd_dispatch(cmd, groups_x, groups_y, 1);
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::COMPUTE_SHADER,
+                        vk::PipelineStageFlags::HOST,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &readback_barrier(vk::AccessFlags::SHADER_WRITE),
+                        &[],
+                    );
+                }
+                (OutputKind::Yuv, FramePlan::PassThrough { dirty: None }) => {
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::TRANSFER,
+                        vk::PipelineStageFlags::HOST,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &readback_barrier(vk::AccessFlags::TRANSFER_WRITE),
+                        &[],
+                    );
+                }
+                (OutputKind::Rgba, _) => {
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
+                        vk::PipelineStageFlags::TRANSFER,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &[],
+                        &[image_barrier(
+                            slot.target.handle(),
+                            vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+                            vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                            vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
+                            vk::AccessFlags::TRANSFER_READ,
+                        )],
+                    );
+                    d.cmd_copy_image_to_buffer(
+                        cmd,
+                        slot.target.handle(),
+                        vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                        slot.readback.handle(),
+                        &[vk::BufferImageCopy {
+                            buffer_offset: 0,
+                            buffer_row_length: 0,
+                            buffer_image_height: 0,
+                            image_subresource: COLOR_LAYER,
+                            image_offset: vk::Offset3D::default(),
+                            image_extent: vk::Extent3D {
+                                width,
+                                height,
+                                depth: 1,
+                            },
+                        }],
+                    );
+                    d.cmd_pipeline_barrier(
+                        cmd,
+                        vk::PipelineStageFlags::TRANSFER,
+                        vk::PipelineStageFlags::HOST,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &readback_barrier(vk::AccessFlags::TRANSFER_WRITE),
+                        &[],
+                    );
+                }
+            }
+            d.end_command_buffer(cmd)
+        }
+        .map_err(vk_err("vkEndCommandBuffer"))
+    }
+
+    /// Records the background pass and the display-list quads into the slot's colour target,
+    /// with render area and scissor `area` (the viewport stays the whole frame).
+    fn record_draw(&self, cmd: vk::CommandBuffer, slot: &Slot, area: PixelRect) {
+        let d = self.gpu.device();
+        let rect = area.to_vk();
+        let attachments = [vk::RenderingAttachmentInfo::default()
+            .image_view(slot.target.view())
+            .image_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
+            .load_op(vk::AttachmentLoadOp::DONT_CARE)
+            .store_op(vk::AttachmentStoreOp::STORE)];
+        let rendering = vk::RenderingInfo::default()
+            .render_area(rect)
+            .layer_count(1)
+            .color_attachments(&attachments);
+        // SAFETY: `cmd` is recording (called from `record`); the target, descriptor set,
+        // pipelines and instance buffer are owned by self and alive. The barrier makes the
+        // target a colour attachment; its previous reader (this slot's previous frame) finished
+        // before the host waited the slot's fence.
+        unsafe {
             d.cmd_pipeline_barrier(
                 cmd,
                 vk::PipelineStageFlags::TOP_OF_PIPE,
@@ -1061,22 +1465,6 @@ impl Compositor {
                     vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
                 )],
             );
-            let extent = vk::Extent2D {
-                width: self.spec.output_width,
-                height: self.spec.output_height,
-            };
-            let attachments = [vk::RenderingAttachmentInfo::default()
-                .image_view(slot.target.view())
-                .image_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
-                .load_op(vk::AttachmentLoadOp::DONT_CARE)
-                .store_op(vk::AttachmentStoreOp::STORE)];
-            let rendering = vk::RenderingInfo::default()
-                .render_area(vk::Rect2D {
-                    offset: vk::Offset2D::default(),
-                    extent,
-                })
-                .layer_count(1)
-                .color_attachments(&attachments);
             d.cmd_begin_rendering(cmd, &rendering);
             d.cmd_set_viewport(
                 cmd,
@@ -1084,20 +1472,13 @@ impl Compositor {
                 &[vk::Viewport {
                     x: 0.0,
                     y: 0.0,
-                    width: extent.width as f32,
-                    height: extent.height as f32,
+                    width: self.spec.output_width as f32,
+                    height: self.spec.output_height as f32,
                     min_depth: 0.0,
                     max_depth: 1.0,
                 }],
             );
-            d.cmd_set_scissor(
-                cmd,
-                0,
-                &[vk::Rect2D {
-                    offset: vk::Offset2D::default(),
-                    extent,
-                }],
-            );
+            d.cmd_set_scissor(cmd, 0, &[rect]);
             d.cmd_bind_descriptor_sets(
                 cmd,
                 vk::PipelineBindPoint::GRAPHICS,
@@ -1131,115 +1512,60 @@ impl Compositor {
                 }
             }
             d.cmd_end_rendering(cmd);
-
-            // 3. Output.
-            let readback_barrier = |src_access| {
-                [vk::BufferMemoryBarrier::default()
-                    .src_access_mask(src_access)
-                    .dst_access_mask(vk::AccessFlags::HOST_READ)
-                    .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-                    .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-                    .buffer(slot.readback.handle())
-                    .offset(0)
-                    .size(vk::WHOLE_SIZE)]
-            };
-            match kind {
-                OutputKind::Yuv => {
-                    d.cmd_pipeline_barrier(
-                        cmd,
-                        vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
-                        vk::PipelineStageFlags::COMPUTE_SHADER,
-                        vk::DependencyFlags::empty(),
-                        &[],
-                        &[],
-                        &[image_barrier(
-                            slot.target.handle(),
-                            vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
-                            vk::ImageLayout::GENERAL,
-                            vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
-                            vk::AccessFlags::SHADER_READ,
-                        )],
-                    );
-                    let (push, groups_x, groups_y) = self.convert_push();
-                    d.cmd_bind_pipeline(
-                        cmd,
-                        vk::PipelineBindPoint::COMPUTE,
-                        self.pipelines.convert.handle(),
-                    );
-                    d.cmd_bind_descriptor_sets(
-                        cmd,
-                        vk::PipelineBindPoint::COMPUTE,
-                        self.pipelines.convert_layout.handle(),
-                        0,
-                        &[slot.convert_set],
-                        &[],
-                    );
-                    d.cmd_push_constants(
-                        cmd,
-                        self.pipelines.convert_layout.handle(),
-                        vk::ShaderStageFlags::COMPUTE,
-                        0,
-                        &push.to_bytes(),
-                    );
-                    d.cmd_dispatch(cmd, groups_x, groups_y, 1);
-                    d.cmd_pipeline_barrier(
-                        cmd,
-                        vk::PipelineStageFlags::COMPUTE_SHADER,
-                        vk::PipelineStageFlags::HOST,
-                        vk::DependencyFlags::empty(),
-                        &[],
-                        &readback_barrier(vk::AccessFlags::SHADER_WRITE),
-                        &[],
-                    );
-                }
-                OutputKind::Rgba => {
-                    d.cmd_pipeline_barrier(
-                        cmd,
-                        vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
-                        vk::PipelineStageFlags::TRANSFER,
-                        vk::DependencyFlags::empty(),
-                        &[],
-                        &[],
-                        &[image_barrier(
-                            slot.target.handle(),
-                            vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
-                            vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-                            vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
-                            vk::AccessFlags::TRANSFER_READ,
-                        )],
-                    );
-                    d.cmd_copy_image_to_buffer(
-                        cmd,
-                        slot.target.handle(),
-                        vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-                        slot.readback.handle(),
-                        &[vk::BufferImageCopy {
-                            buffer_offset: 0,
-                            buffer_row_length: 0,
-                            buffer_image_height: 0,
-                            image_subresource: COLOR_LAYER,
-                            image_offset: vk::Offset3D::default(),
-                            image_extent: vk::Extent3D {
-                                width: extent.width,
-                                height: extent.height,
-                                depth: 1,
-                            },
-                        }],
-                    );
-                    d.cmd_pipeline_barrier(
-                        cmd,
-                        vk::PipelineStageFlags::TRANSFER,
-                        vk::PipelineStageFlags::HOST,
-                        vk::DependencyFlags::empty(),
-                        &[],
-                        &readback_barrier(vk::AccessFlags::TRANSFER_WRITE),
-                        &[],
-                    );
-                }
-            }
-            d.end_command_buffer(cmd)
         }
-        .map_err(vk_err("vkEndCommandBuffer"))
+    }
+
+    /// Binds a convert pipeline (either shares `convert_layout`), its set and push constants.
+    fn bind_convert(
+        &self,
+        cmd: vk::CommandBuffer,
+        slot: &Slot,
+        pipeline: vk::Pipeline,
+        push: &[u8],
+    ) {
+        let d = self.gpu.device();
+        // SAFETY: `cmd` is recording (called from `record`); pipeline, layout and set are owned
+        // by self and alive; `push` is CONVERT_PUSH_SIZE bytes, the layout's push range.
+        unsafe {
+            d.cmd_bind_pipeline(cmd, vk::PipelineBindPoint::COMPUTE, pipeline);
+            d.cmd_bind_descriptor_sets(
+                cmd,
+                vk::PipelineBindPoint::COMPUTE,
+                self.pipelines.convert_layout.handle(),
+                0,
+                &[slot.convert_set],
+                &[],
+            );
+            d.cmd_push_constants(
+                cmd,
+                self.pipelines.convert_layout.handle(),
+                vk::ShaderStageFlags::COMPUTE,
+                0,
+                push,
+            );
+        }
+    }
+
+    /// Push constants and dispatch size of the RGB → YUV pass over `rect` only
+    /// (`rgb2yuv_rect.comp`): one invocation per 32-bit word of each plane row's span.
+    fn rect_convert_push(&self, rect: PixelRect) -> (RectConvertPush, u32, u32) {
+        let o = &self.output;
+        // A row's span starts anywhere in a word: one extra word, plus one for the end.
+        let words_per_row = rect.width() / 4 + 2;
+        let groups_x = words_per_row.div_ceil(RECT_CONVERT_GROUP_SIZE);
+        let groups_y = rect.height() + rect.height() / 2;
+        let (kr, kb) = self.spec.output_color.matrix.kr_kb();
+        let push = RectConvertPush {
+            rect: [rect.x0, rect.y0, rect.x1, rect.y1],
+            dims: [
+                o.width as u32,
+                (o.u_offset / 4) as u32,
+                (o.v_offset / 4) as u32,
+                u32::from(self.spec.output_color.full_range),
+            ],
+            coeffs: [kr, 1.0 - kr - kb, kb, 0.0],
+        };
+        (push, groups_x, groups_y)
     }
 
     fn draw_push(&self) -> DrawPush {
@@ -1932,102 +2258,380 @@ mod tests {
         assert_eq!(gpu.validation_errors(), 0);
     }
 
-    /// Throughput of upload + composite + YUV readback at 1080p, pipelined over 3 slots.
-    /// Run on real hardware: `cargo test --release --lib bench_1080p -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "benchmark; run explicitly on a GPU"]
-    fn bench_1080p_throughput() {
-        let gpu = match Gpu::new(&GpuConfig::default()) {
-            Ok(gpu) => gpu,
-            Err(e) => {
-                eprintln!("no Vulkan device: {e}");
-                return;
+    /// A yuv420p input of `w`×`h` with a busy, frame-dependent pattern, stored with padded
+    /// strides (so the staging copy has to repack it).
+    struct TestInput {
+        planes: [Vec<u8>; 3],
+        strides: [usize; 3],
+    }
+
+    impl TestInput {
+        fn new(w: usize, h: usize, seed: usize) -> Self {
+            let strides = [w + 5, w / 2 + 3, w / 2 + 1];
+            let sizes = [(w, h), (w / 2, h / 2), (w / 2, h / 2)];
+            let planes = std::array::from_fn(|i| {
+                let (pw, ph) = sizes[i];
+                let mut p = vec![0x55u8; strides[i] * ph];
+                for y in 0..ph {
+                    for x in 0..pw {
+                        let v = (x * 7 + y * 13 + seed * 31 + i * 57 + (x * y) % 11) % 200;
+                        p[y * strides[i] + x] = 20 + v as u8;
+                    }
+                }
+                p
+            });
+            TestInput { planes, strides }
+        }
+
+        fn frame(&self) -> InputFrame<'_> {
+            InputFrame {
+                planes: [&self.planes[0], &self.planes[1], &self.planes[2]],
+                strides: self.strides,
             }
-        };
-        let (w, h) = (1920u32, 1080u32);
-        let mut s = spec(w, h, Color::BLACK, 3);
+        }
+
+        fn at(&self, plane: usize, x: usize, y: usize) -> u8 {
+            self.planes[plane][y * self.strides[plane] + x]
+        }
+    }
+
+    fn video_spec(w: u32, h: u32, frames_in_flight: usize) -> CompositorSpec {
+        let mut s = spec(w, h, Color::BLACK, frames_in_flight);
         s.input = Some(InputSpec {
             width: w,
             height: h,
             layout: PlaneLayout::Yuv420p,
             color: ColorSpec::default(),
         });
-        let mut c = Compositor::new(gpu.clone(), s).expect("compositor");
-        let y = vec![120u8; (w * h) as usize];
-        let u = vec![100u8; (w * h / 4) as usize];
-        let v = vec![140u8; (w * h / 4) as usize];
-        let mut items: Vec<DrawItem> = (0..60u64)
-            .map(|i| {
-                DrawItem::Mask(MaskQuad {
-                    mask: column_mask(i % 40),
-                    rect: [0.0, 0.0, 28.0, 28.0],
-                    transform: Affine::translate(100.0 + 30.0 * i as f32, 900.0),
-                    color: Color::WHITE,
-                })
-            })
-            .collect();
-        items.insert(
-            0,
-            DrawItem::Box(BoxQuad {
-                rect: [80.0, 880.0, 1800.0, 80.0],
-                transform: Affine::IDENTITY,
-                radius: 16.0,
-                border_width: 3.0,
-                fill: Color::rgba8(0, 0, 0, 0.6),
-                border: Color::WHITE,
-            }),
-        );
-        let list = DisplayList { items };
-        let mut planes = YuvPlanes::new(w as usize, h as usize);
-        let frame = || InputFrame {
-            planes: [&y, &u, &v],
-            strides: [w as usize, w as usize / 2, w as usize / 2],
-        };
-        for with_input in [true, false] {
-            let mut pending = std::collections::VecDeque::new();
-            let start = std::time::Instant::now();
-            let mut frames = 0u64;
-            let mut submit_time = std::time::Duration::ZERO;
-            let mut collect_time = std::time::Duration::ZERO;
-            while start.elapsed() < std::time::Duration::from_secs(3) {
-                let t0 = std::time::Instant::now();
-                let input = if with_input { Some(frame()) } else { None };
-                let list_ref = &list;
-                let t = match input {
-                    Some(f) => c.submit(Some(f), list_ref),
-                    None => c.submit(Some(frame()), &DisplayList::default()),
-                }
-                .expect("submit");
-                submit_time += t0.elapsed();
-                pending.push_back(t);
-                if pending.len() >= 3 {
-                    if let Some(t) = pending.pop_front() {
-                        let t1 = std::time::Instant::now();
-                        planes.collect(&mut c, t).expect("collect");
-                        collect_time += t1.elapsed();
-                        frames += 1;
+        s
+    }
+
+    fn box_item(rect: [f32; 4], transform: Affine, fill: Color) -> DrawItem {
+        DrawItem::Box(BoxQuad {
+            rect,
+            transform,
+            radius: 0.0,
+            border_width: 0.0,
+            fill,
+            border: Color::TRANSPARENT,
+        })
+    }
+
+    /// Pass-through output vs the input (outside `dirty`: identical bytes) and vs the full-frame
+    /// path's output (inside `dirty`: within ±1).
+    fn check_pass_through(
+        pt: &YuvPlanes,
+        full: &YuvPlanes,
+        input: &TestInput,
+        dirty: Option<PixelRect>,
+        w: usize,
+        h: usize,
+        what: &str,
+    ) {
+        for plane in 0..3 {
+            let s = if plane == 0 { 1 } else { 2 };
+            for y in 0..h / s {
+                for x in 0..w / s {
+                    let inside = dirty.is_some_and(|d| {
+                        (x * s) as u32 >= d.x0
+                            && ((x * s) as u32) < d.x1
+                            && (y * s) as u32 >= d.y0
+                            && ((y * s) as u32) < d.y1
+                    });
+                    let got = pt.at(plane, x, y);
+                    if inside {
+                        let reference = full.at(plane, x, y);
+                        assert!(
+                            got.abs_diff(reference) <= 1,
+                            "{what}: plane {plane} ({x},{y}) inside the dirty rect: got {got}, \
+                             full-frame path {reference}"
+                        );
+                    } else {
+                        assert_eq!(
+                            got,
+                            input.at(plane, x, y),
+                            "{what}: plane {plane} ({x},{y}) outside the dirty rect"
+                        );
                     }
                 }
             }
-            while let Some(t) = pending.pop_front() {
-                planes.collect(&mut c, t).expect("collect");
-                frames += 1;
-            }
-            let secs = start.elapsed().as_secs_f64();
-            eprintln!(
-                "BENCH {} on {}: {frames} frames in {secs:.2}s = {:.0} fps \
-                 (per frame: submit {:.3} ms, collect incl. wait {:.3} ms)",
-                if with_input {
-                    "1080p video + 61 items"
-                } else {
-                    "1080p video, empty list"
-                },
-                gpu.device_name(),
-                frames as f64 / secs,
-                submit_time.as_secs_f64() * 1e3 / frames.max(1) as f64,
-                collect_time.as_secs_f64() * 1e3 / frames.max(1) as f64,
-            );
         }
+    }
+
+    /// Every pixel of the (axis-aligned, opaque) box `[x0, x1) × [y0, y1)` has the box colour.
+    fn check_box_colour(planes: &YuvPlanes, r: [usize; 4], color: Color, what: &str) {
+        let expected = rgb_to_yuv(
+            [color.r, color.g, color.b].map(f64::from),
+            ColorSpec::default(),
+        );
+        for y in r[1]..r[3] {
+            for x in r[0]..r[2] {
+                assert_near(
+                    planes.at(0, x, y),
+                    expected[0],
+                    2.0,
+                    &format!("{what} Y({x},{y})"),
+                );
+            }
+        }
+        for y in r[1].div_ceil(2)..r[3] / 2 {
+            for x in r[0].div_ceil(2)..r[2] / 2 {
+                assert_near(
+                    planes.at(1, x, y),
+                    expected[1],
+                    2.0,
+                    &format!("{what} U({x},{y})"),
+                );
+                assert_near(
+                    planes.at(2, x, y),
+                    expected[2],
+                    2.0,
+                    &format!("{what} V({x},{y})"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pass_through_is_chosen_only_for_same_size_same_colour_yuv420p() {
+        let Some(gpu) = test_gpu() else { return };
+        let (w, h) = (32, 16);
+        let make = |s: CompositorSpec| {
+            Compositor::new(gpu.clone(), s)
+                .expect("compositor")
+                .is_pass_through()
+        };
+        assert!(make(video_spec(w, h, 1)));
+        assert!(!make(spec(w, h, Color::BLACK, 1)), "no input");
+        let mut s = video_spec(w, h, 1);
+        s.video_rect = [0.0, 0.0, w as f32, h as f32 - 2.0];
+        assert!(!make(s), "letterbox");
+        let mut s = video_spec(w, h, 1);
+        s.input.as_mut().expect("input").width = w / 2;
+        s.video_rect = [0.0, 0.0, w as f32, h as f32];
+        assert!(!make(s), "scaled");
+        let mut s = video_spec(w, h, 1);
+        s.output_color.full_range = true;
+        assert!(!make(s), "colour spec change");
+        let mut s = video_spec(w, h, 1);
+        s.input.as_mut().expect("input").layout = PlaneLayout::Nv12;
+        assert!(!make(s), "NV12");
+        let forced =
+            Compositor::new_full_frame(gpu.clone(), video_spec(w, h, 1)).expect("compositor");
+        assert!(!forced.is_pass_through());
+        drop(forced);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn pass_through_empty_list_returns_the_input_bytes() {
+        let Some(gpu) = test_gpu() else { return };
+        // 70 is not a multiple of 4: plane rows straddle 32-bit words.
+        let (w, h) = (70u32, 38u32);
+        let mut c = Compositor::new(gpu.clone(), video_spec(w, h, 2)).expect("compositor");
+        assert!(c.is_pass_through());
+        let input = TestInput::new(w as usize, h as usize, 3);
+        let t = c
+            .submit(Some(input.frame()), &DisplayList::default())
+            .expect("submit");
+        let mut planes = YuvPlanes::new(w as usize, h as usize);
+        planes.collect(&mut c, t).expect("collect");
+        check_pass_through(
+            &planes, &planes, &input, None, w as usize, h as usize, "empty",
+        );
+        // Row padding of the caller's planes is left alone.
+        assert_eq!(planes.planes[0][w as usize], 0xAA);
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn pass_through_box_matches_the_full_frame_path() {
+        let Some(gpu) = test_gpu() else { return };
+        let (w, h) = (134u32, 70u32);
+        let (wu, hu) = (w as usize, h as usize);
+        let mut pt = Compositor::new(gpu.clone(), video_spec(w, h, 1)).expect("compositor");
+        let mut full =
+            Compositor::new_full_frame(gpu.clone(), video_spec(w, h, 1)).expect("compositor");
+        assert!(pt.is_pass_through() && !full.is_pass_through());
+        let fill = Color::rgba8(230, 40, 90, 1.0);
+        let list = DisplayList {
+            items: vec![box_item([51.3, 29.6, 21.0, 11.0], Affine::IDENTITY, fill)],
+        };
+        let input = TestInput::new(wu, hu, 1);
+        let t = pt.submit(Some(input.frame()), &list).expect("submit");
+        let dirty = dirty_rect(&pt.instances, w, h);
+        assert_eq!(
+            dirty,
+            Some(PixelRect {
+                x0: 48,
+                y0: 26,
+                x1: 76,
+                y1: 44
+            })
+        );
+        let mut pt_planes = YuvPlanes::new(wu, hu);
+        pt_planes.collect(&mut pt, t).expect("collect");
+        let t = full.submit(Some(input.frame()), &list).expect("submit");
+        let mut full_planes = YuvPlanes::new(wu, hu);
+        full_planes.collect(&mut full, t).expect("collect");
+        check_pass_through(&pt_planes, &full_planes, &input, dirty, wu, hu, "box");
+        check_box_colour(&pt_planes, [53, 31, 71, 40], fill, "box");
+        // Far from the box the full-frame path re-encodes the video; pass-through does not.
+        assert_eq!(pt_planes.at(0, 5, 5), input.at(0, 5, 5));
+        drop((pt, full));
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn pass_through_ring_with_changing_dirty_rects() {
+        let Some(gpu) = test_gpu() else { return };
+        let (w, h) = (98u32, 54u32);
+        let (wu, hu) = (w as usize, h as usize);
+        let mut pt = Compositor::new(gpu.clone(), video_spec(w, h, 3)).expect("compositor");
+        let mut full =
+            Compositor::new_full_frame(gpu.clone(), video_spec(w, h, 1)).expect("compositor");
+        let colors: Vec<Color> = (0..7u8)
+            .map(|i| Color::rgba8(30 * i, 220 - 25 * i, 60 + 20 * i, 1.0))
+            .collect();
+        // Boxes moving around, one touching the frame's corner, one rotated, one translucent
+        // mask row, one frame with nothing, one box entirely off-frame.
+        let lists: Vec<DisplayList> = vec![
+            DisplayList {
+                items: vec![box_item(
+                    [10.0, 8.0, 16.0, 10.0],
+                    Affine::IDENTITY,
+                    colors[0],
+                )],
+            },
+            DisplayList {
+                items: vec![box_item(
+                    [80.0, 40.0, 30.0, 30.0],
+                    Affine::IDENTITY,
+                    colors[1],
+                )],
+            },
+            DisplayList::default(),
+            DisplayList {
+                items: vec![box_item(
+                    [-8.0, -5.0, 16.0, 10.0],
+                    Affine::translate(49.0, 27.0).then(Affine::rotate_deg(30.0)),
+                    colors[3],
+                )],
+            },
+            DisplayList {
+                items: mask_row(&[1, 2, 3]).items,
+            },
+            DisplayList {
+                items: vec![box_item(
+                    [300.0, 10.0, 20.0, 20.0],
+                    Affine::IDENTITY,
+                    colors[5],
+                )],
+            },
+            DisplayList {
+                items: vec![
+                    box_item([0.0, 0.0, 7.0, 5.0], Affine::IDENTITY, colors[6]),
+                    box_item([90.0, 2.0, 8.0, 6.0], Affine::IDENTITY, colors[2]),
+                ],
+            },
+        ];
+        let inputs: Vec<TestInput> = (0..lists.len())
+            .map(|i| TestInput::new(wu, hu, i))
+            .collect();
+        let mut tickets = Vec::new();
+        let mut dirties = Vec::new();
+        for (list, input) in lists.iter().zip(&inputs) {
+            tickets.push(pt.submit(Some(input.frame()), list).expect("submit"));
+            dirties.push(dirty_rect(&pt.instances, w, h));
+        }
+        assert_eq!(dirties[2], None);
+        assert_eq!(dirties[5], None);
+        let mut planes = YuvPlanes::new(wu, hu);
+        let mut reference = YuvPlanes::new(wu, hu);
+        for (i, t) in tickets.into_iter().enumerate() {
+            planes.collect(&mut pt, t).expect("collect");
+            let rt = full
+                .submit(Some(inputs[i].frame()), &lists[i])
+                .expect("submit");
+            reference.collect(&mut full, rt).expect("collect");
+            let what = format!("frame {i}");
+            check_pass_through(&planes, &reference, &inputs[i], dirties[i], wu, hu, &what);
+        }
+        drop((pt, full));
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn dirty_rect_bounds_transformed_items() {
+        let inst = |rect: [f32; 4], t: Affine| QuadInstance {
+            rect,
+            abcd: [t.a, t.b, t.c, t.d],
+            ef_kind_radius: [t.e, t.f, 1.0, 0.0],
+            ..Default::default()
+        };
+        assert_eq!(dirty_rect(&[], 100, 50), None);
+        // Grown by 2 px, rounded outward to even.
+        let r = dirty_rect(&[inst([10.5, 11.0, 20.0, 5.0], Affine::IDENTITY)], 100, 50);
+        assert_eq!(
+            r,
+            Some(PixelRect {
+                x0: 8,
+                y0: 8,
+                x1: 34,
+                y1: 18
+            })
+        );
+        // 90° rotation about the origin: (x, y) → (−y, x).
+        let r = dirty_rect(
+            &[inst(
+                [0.0, 0.0, 10.0, 4.0],
+                Affine::translate(50.5, 20.5).then(Affine::rotate_deg(90.0)),
+            )],
+            100,
+            50,
+        );
+        // Covers [46.5, 50.5] × [20.5, 30.5].
+        assert_eq!(
+            r,
+            Some(PixelRect {
+                x0: 44,
+                y0: 18,
+                x1: 54,
+                y1: 34
+            })
+        );
+        // Union of two items, clamped to the frame.
+        let r = dirty_rect(
+            &[
+                inst([-20.0, -20.0, 25.0, 25.0], Affine::IDENTITY),
+                inst([90.0, 40.0, 50.0, 50.0], Affine::IDENTITY),
+            ],
+            100,
+            50,
+        );
+        assert_eq!(r, Some(PixelRect::full(100, 50)));
+        // Entirely outside: nothing to draw.
+        assert_eq!(
+            dirty_rect(&[inst([200.0, 0.0, 5.0, 5.0], Affine::IDENTITY)], 100, 50),
+            None
+        );
+        let r = PixelRect {
+            x0: 3,
+            y0: 1,
+            x1: 9,
+            y1: 47,
+        }
+        .expand_even(2, 100, 50);
+        assert_eq!(
+            r,
+            PixelRect {
+                x0: 0,
+                y0: 0,
+                x1: 12,
+                y1: 50
+            }
+        );
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! [`Gpu`] (instance, device, queue), [`Compositor`] (per-frame resources in a ring of slots,
 //! `submit`/`collect` pipelining, `render_rgba`). Each Vulkan object has one RAII owner that
 //! holds an `Arc<Gpu>`, so destruction order follows from the types.
+//!
+//! Same-size yuv420p renders take a pass-through path: the input planes are copied into the
+//! output buffer and only the display list's bounding box is drawn and converted back to YUV,
+//! so a frame's cost follows the caption area rather than the frame size.
 #![allow(unsafe_code)]
 
 mod atlas;

@@ -1,5 +1,5 @@
-//! Descriptor layouts, pipeline layouts and the three pipelines of the compositor:
-//! background (video + colour), display-list quads, and RGBA → yuv420p compute.
+//! Descriptor layouts, pipeline layouts and the pipelines of the compositor: background (video +
+//! colour), display-list quads, and RGBA → yuv420p compute (whole frame, or one rectangle).
 
 use std::sync::Arc;
 
@@ -14,6 +14,10 @@ const BACKGROUND_FRAG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/backgro
 const QUAD_VERT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quad.vert.spv"));
 const QUAD_FRAG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quad.frag.spv"));
 const RGB2YUV_COMP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rgb2yuv.comp.spv"));
+const RGB2YUV_RECT_COMP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rgb2yuv_rect.comp.spv"));
+
+/// Workgroup width of `rgb2yuv_rect.comp` (`local_size_x`).
+pub(crate) const RECT_CONVERT_GROUP_SIZE: u32 = 64;
 
 pub(crate) const COLOR_FORMAT: vk::Format = vk::Format::R8G8B8A8_UNORM;
 
@@ -65,6 +69,28 @@ impl ConvertPush {
     }
 }
 
+/// Push constants of the rectangle RGB → YUV compute shader (same size as [`ConvertPush`], so
+/// both share one pipeline layout).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RectConvertPush {
+    /// x0, y0, x1, y1 in luma pixels, all even.
+    pub rect: [u32; 4],
+    /// width, U plane offset (words), V plane offset (words), full_range.
+    pub dims: [u32; 4],
+    pub coeffs: [f32; 4],
+}
+
+impl RectConvertPush {
+    pub(crate) fn to_bytes(self) -> [u8; CONVERT_PUSH_SIZE as usize] {
+        ConvertPush {
+            dims: self.rect,
+            counts: self.dims,
+            coeffs: self.coeffs,
+        }
+        .to_bytes()
+    }
+}
+
 /// Per-instance vertex data of one display-list quad (`quad.vert` inputs), 6 × vec4.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct QuadInstance {
@@ -102,6 +128,7 @@ pub(crate) struct Pipelines {
     pub background: Pipeline,
     pub quads: Pipeline,
     pub convert: Pipeline,
+    pub convert_rect: Pipeline,
 }
 
 impl Pipelines {
@@ -165,6 +192,7 @@ impl Pipelines {
             vk::PrimitiveTopology::TRIANGLE_STRIP,
         )?;
         let convert = compute_pipeline(gpu, &convert_layout, RGB2YUV_COMP)?;
+        let convert_rect = compute_pipeline(gpu, &convert_layout, RGB2YUV_RECT_COMP)?;
         Ok(Pipelines {
             draw_set_layout,
             convert_set_layout,
@@ -173,6 +201,7 @@ impl Pipelines {
             background,
             quads,
             convert,
+            convert_rect,
         })
     }
 }
@@ -350,5 +379,14 @@ mod tests {
         assert_eq!(&bytes[12..16], &40u32.to_ne_bytes());
         assert_eq!(&bytes[16..20], &1u32.to_ne_bytes());
         assert_eq!(&bytes[36..40], &0.25f32.to_ne_bytes());
+        let rect = RectConvertPush {
+            rect: [2, 4, 6, 8],
+            dims: [1920, 7, 9, 1],
+            coeffs: [0.5, 0.25, 0.125, 0.0],
+        }
+        .to_bytes();
+        assert_eq!(&rect[8..12], &6u32.to_ne_bytes());
+        assert_eq!(&rect[16..20], &1920u32.to_ne_bytes());
+        assert_eq!(&rect[32..36], &0.5f32.to_ne_bytes());
     }
 }
