@@ -83,19 +83,24 @@ fn captions_in_the_video_match_the_frame_command() {
         Image::read_png(&from_video).expect("png"),
         Image::read_png(&single).expect("png"),
     );
-    let c = compare(&a, &b, a.full_region());
-    // Differences come only from yuv420p chroma subsampling and the near-lossless encode.
-    assert!(c.psnr > 30.0 && c.ssim > 0.95, "{c:?}");
-
-    // And the captions are really there: the frame differs from the plain source frame.
     let source = dir.path().join("source.png");
     extract_frame(&input, 1.6, &source);
     let plain = Image::read_png(&source).expect("png");
-    let region = (0, 250, 640, 110);
+
+    // The caption area (bottom rows): the video shows what the frame command draws. Differences
+    // come from chroma (the video keeps the source's 4:2:0 chroma bytes outside the glyphs, the
+    // PNG path upsamples and re-subsamples it) and the near-lossless encode.
+    let captions = (0, 250, 640, 110);
+    let c = compare(&a, &b, captions);
+    assert!(c.psnr > 27.0 && c.ssim > 0.9, "caption area: {c:?}");
+    // The captions are really there: that area differs from the plain source frame.
     assert!(
-        compare(&plain, &a, region).psnr < 25.0,
+        compare(&plain, &a, captions).psnr < 25.0,
         "caption region changed"
     );
+    // Away from the captions and the title the source picture passes through (up to the encode).
+    let c = compare(&plain, &a, (0, 0, 150, 250));
+    assert!(c.psnr > 35.0, "source picture preserved: {c:?}");
 }
 
 #[test]
