@@ -23,7 +23,7 @@ use crate::pipeline::{
 };
 use crate::progress::{CancelToken, ProgressSink};
 use crate::scene::{parse_scenario, ParseOptions, ScenarioError, Scene};
-use crate::text::TextEngine;
+use crate::text::{FontError, FontLibrary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -38,6 +38,8 @@ pub enum EngineError {
     Options(#[from] OptionsError),
     #[error("GPU unavailable: {0}")]
     GpuInit(#[from] GpuInitError),
+    #[error("{0}")]
+    Fonts(#[from] FontError),
     #[error("GPU error: {0}")]
     Gpu(#[from] GpuError),
     #[error("{0}")]
@@ -53,6 +55,7 @@ impl EngineError {
             EngineError::ReadScenario { .. } | EngineError::Scenario(_) => "SCENARIO_PARSE_ERROR",
             EngineError::Options(_) => "INVALID_RENDER_OPTIONS",
             EngineError::GpuInit(_) => "GPU_NOT_AVAILABLE",
+            EngineError::Fonts(_) => "RENDER_INTERNAL_ERROR",
             EngineError::Gpu(_) => "GPU_ERROR",
             EngineError::Media(_) => "INVALID_VIDEO_FORMAT",
             EngineError::Render(e) => e.kind(),
@@ -72,13 +75,15 @@ pub struct RenderRequest {
 pub struct Engine {
     config: Config,
     gpu: Arc<Gpu>,
+    fonts: FontLibrary,
 }
 
 impl Engine {
-    /// Opens the GPU (device choice from config, logged).
+    /// Opens the GPU (device choice from config, logged) and loads the fonts once.
     pub fn new(config: Config) -> Result<Self, EngineError> {
         let gpu = Gpu::new(&config.gpu)?;
-        Ok(Engine { config, gpu })
+        let fonts = FontLibrary::load(config.fonts.dir.as_deref())?;
+        Ok(Engine { config, gpu, fonts })
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {
@@ -118,11 +123,7 @@ impl Engine {
     }
 
     fn composer(&self, scene: Arc<Scene>) -> Composer {
-        Composer::new(
-            scene,
-            TextEngine::new(self.config.fonts.dir.as_deref()),
-            self.config.compose,
-        )
+        Composer::new(scene, self.fonts.engine(), self.config.compose)
     }
 
     /// Renders `scene` over the input video into an MP4.

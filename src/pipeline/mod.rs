@@ -229,11 +229,15 @@ fn run_stage(
     Ok(busy)
 }
 
-fn thread_panicked(which: &str) -> RenderError {
-    RenderError::ffmpeg(
-        format!("running the {which} thread (it panicked)"),
-        ffmpeg::Error::Bug,
-    )
+/// A render thread panicked: a defect in renderd, reported with the panic's message (which
+/// the default hook has also printed) instead of taking the process down.
+fn thread_panicked(which: &str, payload: &(dyn std::any::Any + Send)) -> RenderError {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    RenderError::Stage(StageError(format!("internal error in the {which} thread: {message}")))
 }
 
 fn join_thread<T>(
@@ -242,9 +246,9 @@ fn join_thread<T>(
     stop: &Stop<'_>,
 ) -> Result<T, RenderError> {
     match handle {
-        Ok(h) => h.join().unwrap_or_else(|_| {
+        Ok(h) => h.join().unwrap_or_else(|payload| {
             stop.abort();
-            Err(thread_panicked(which))
+            Err(thread_panicked(which, payload.as_ref()))
         }),
         Err(e) => {
             stop.abort();

@@ -130,18 +130,56 @@ impl std::fmt::Debug for TextEngine {
     }
 }
 
-impl TextEngine {
-    /// System fonts (fontconfig) plus every font file under `extra_dir`.
-    pub fn new(extra_dir: Option<&Path>) -> Self {
-        let mut fonts = FontSystem::new();
+/// Fonts could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum FontError {
+    #[error(
+        "no fonts found (system fonts{}); install fonts-noto-cjk and fonts-liberation2 \
+         (scripts/setup-system) or set [fonts] dir",
+        .extra_dir.as_ref().map(|d| format!(" and {}", d.display())).unwrap_or_default()
+    )]
+    NoFonts { extra_dir: Option<std::path::PathBuf> },
+}
+
+/// The font database: system fonts (fontconfig) plus a configured folder, loaded once per
+/// process and shared by the text engine of every render.
+#[derive(Clone)]
+pub struct FontLibrary {
+    db: Arc<cosmic_text::fontdb::Database>,
+    locale: String,
+}
+
+impl std::fmt::Debug for FontLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FontLibrary").field("faces", &self.db.len()).finish()
+    }
+}
+
+impl FontLibrary {
+    /// Loads the system fonts and every font file under `extra_dir`; an empty result is an error
+    /// (text could not be drawn at all).
+    pub fn load(extra_dir: Option<&Path>) -> Result<Self, FontError> {
+        let (locale, mut db) = FontSystem::new().into_locale_and_db();
         if let Some(dir) = extra_dir {
-            fonts.db_mut().load_fonts_dir(dir);
+            db.load_fonts_dir(dir);
         }
-        let db = fonts.db_mut();
+        if db.is_empty() {
+            return Err(FontError::NoFonts { extra_dir: extra_dir.map(Path::to_path_buf) });
+        }
         db.set_sans_serif_family(SANS_SERIF_FAMILY);
         db.set_serif_family(SERIF_FAMILY);
         db.set_monospace_family(MONOSPACE_FAMILY);
-        tracing::debug!(faces = fonts.db().len(), "font database loaded");
+        tracing::info!(faces = db.len(), "fonts loaded");
+        Ok(FontLibrary { db: Arc::new(db), locale })
+    }
+
+    pub fn face_count(&self) -> usize {
+        self.db.len()
+    }
+
+    /// A text engine (shaping state and glyph caches) over these fonts, for one render thread.
+    pub fn engine(&self) -> TextEngine {
+        let fonts = FontSystem::new_with_locale_and_db(self.locale.clone(), (*self.db).clone());
         TextEngine {
             fonts,
             swash: SwashCache::new(),
@@ -150,7 +188,9 @@ impl TextEngine {
             next_mask_id: 1,
         }
     }
+}
 
+impl TextEngine {
     /// Number of font faces known.
     pub fn face_count(&self) -> usize {
         self.fonts.db().len()
@@ -161,7 +201,7 @@ impl TextEngine {
     /// → Noto Sans CJK KR.
     pub fn resolve_family(&mut self, css_list: Option<&str>) -> String {
         let Some(list) = css_list else {
-            return DEFAULT_FAMILY.to_string();
+            return self.default_family();
         };
         if let Some(hit) = self.family_cache.get(list) {
             return hit.clone();
@@ -171,9 +211,17 @@ impl TextEngine {
             .map(|f| f.trim().trim_matches(|c| c == '"' || c == '\'').trim())
             .filter(|f| !f.is_empty())
             .find_map(|name| self.family_present(name))
-            .unwrap_or_else(|| DEFAULT_FAMILY.to_string());
+            .unwrap_or_else(|| self.default_family());
         self.family_cache.insert(list.to_string(), resolved.clone());
         resolved
+    }
+
+    /// Noto Sans CJK KR when installed, else the first family there is (text must never be
+    /// shaped with a family that matches nothing).
+    fn default_family(&self) -> String {
+        self.family_present(DEFAULT_FAMILY)
+            .or_else(|| self.fonts.db().faces().flat_map(|f| f.families.first()).map(|(n, _)| n.clone()).next())
+            .unwrap_or_else(|| DEFAULT_FAMILY.to_string())
     }
 
     fn family_present(&self, name: &str) -> Option<String> {
@@ -505,6 +553,10 @@ fn gaussian_blur(src: &[u8], w: u32, h: u32, pad: u32, sigma: f32) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    fn engine() -> TextEngine {
+        FontLibrary::load(None).expect("fonts installed").engine()
+    }
+
     fn spec(engine: &mut TextEngine, family: &str, size: f32) -> FontSpec {
         FontSpec {
             family: engine.resolve_family(Some(family)),
@@ -516,7 +568,7 @@ mod tests {
 
     #[test]
     fn css_family_lists_resolve_to_installed_faces() {
-        let mut e = TextEngine::new(None);
+        let mut e = engine();
         assert_eq!(
             e.resolve_family(Some("Arial, sans-serif")),
             "Liberation Sans"
@@ -531,7 +583,7 @@ mod tests {
 
     #[test]
     fn shaping_mixed_hangul_and_latin_uses_fallback_and_measures() {
-        let mut e = TextEngine::new(None);
+        let mut e = engine();
         let s = spec(&mut e, "Arial", 40.0);
         let shaped = e.shape("안녕하세요 MotionText 123!", &s, None);
         assert_eq!(shaped.lines.len(), 1);
@@ -552,7 +604,7 @@ mod tests {
 
     #[test]
     fn wrapping_breaks_at_spaces_and_between_hangul_syllables() {
-        let mut e = TextEngine::new(None);
+        let mut e = engine();
         let s = spec(&mut e, "Arial", 20.0);
         let one = e.shape("hello world again", &s, None);
         let wrapped = e.shape("hello world again", &s, Some(one.width * 0.6));
@@ -564,7 +616,7 @@ mod tests {
 
     #[test]
     fn glyph_masks_are_cached_and_scale_with_bucket() {
-        let mut e = TextEngine::new(None);
+        let mut e = engine();
         let s = spec(&mut e, "Arial", 32.0);
         let shaped = e.shape("H", &s, None);
         let g = shaped.lines[0].glyphs[0].key;
@@ -592,7 +644,7 @@ mod tests {
 
     #[test]
     fn stroke_and_blur_masks_grow_the_glyph() {
-        let mut e = TextEngine::new(None);
+        let mut e = engine();
         let s = spec(&mut e, "Arial", 32.0);
         let g = e.shape("O", &s, None).lines[0].glyphs[0].key;
         let fill = e.glyph_mask(g, 1.0, MaskStyle::Fill).expect("fill");
@@ -611,7 +663,7 @@ mod tests {
 
     #[test]
     fn normal_line_height_follows_the_face() {
-        let mut e = TextEngine::new(None);
+        let mut e = engine();
         // Liberation Sans: (1854 + 434 + 67) / 2048 ≈ 1.15 em; Noto Sans CJK KR ≈ 1.45 em.
         let latin = e.normal_line_height("Liberation Sans", 400, 50.0);
         assert!((56.0..=59.0).contains(&latin), "{latin}");
@@ -630,5 +682,25 @@ mod tests {
         assert_eq!(scale_bucket(2.0), 4);
         assert!(bucket_scale(scale_bucket(1.3)) >= 1.3);
         assert!(bucket_scale(scale_bucket(0.5)) >= 0.5);
+    }
+}
+
+#[cfg(test)]
+mod font_loading_tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_without_the_default_family_still_shapes() {
+        // Only Liberation Sans: the default family (Noto Sans CJK KR) is missing, Hangul has
+        // no glyphs; shaping must pick an existing family instead of panicking.
+        let mut db = cosmic_text::fontdb::Database::new();
+        db.load_font_file("/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf").expect("font file");
+        let lib = FontLibrary { db: Arc::new(db), locale: "en-US".into() };
+        let mut e = lib.engine();
+        let family = e.resolve_family(None);
+        assert_eq!(family, "Liberation Sans");
+        let spec = FontSpec { family, weight: 400, size: 20.0, line_height: 24.0 };
+        let shaped = e.shape("Hello 자막", &spec, None);
+        assert!(shaped.width > 40.0);
     }
 }
