@@ -213,7 +213,9 @@ mod tests {
         // y 520..666 (two rows of words, 8px 16px padding, bottom-centre at (640, 666)).
         let mut c = Composer::new(
             sample("cwi_demo_full.json"),
-            crate::text::FontLibrary::load(None).expect("fonts").engine(),
+            crate::text::FontLibrary::load(None)
+                .expect("fonts")
+                .engine(),
             ComposeOptions::default(),
         );
         let list = c.compose(5.16, [0.0, 0.0, 1280.0, 720.0]);
@@ -238,7 +240,9 @@ mod tests {
     fn nothing_is_drawn_outside_every_cue() {
         let mut c = Composer::new(
             sample("cwi_demo_full.json"),
-            crate::text::FontLibrary::load(None).expect("fonts").engine(),
+            crate::text::FontLibrary::load(None)
+                .expect("fonts")
+                .engine(),
             ComposeOptions::default(),
         );
         assert!(c.compose(0.5, [0.0, 0.0, 1280.0, 720.0]).is_empty());
@@ -248,13 +252,17 @@ mod tests {
     fn stage_scales_to_the_output() {
         let mut c = Composer::new(
             sample("cwi_demo_full.json"),
-            crate::text::FontLibrary::load(None).expect("fonts").engine(),
+            crate::text::FontLibrary::load(None)
+                .expect("fonts")
+                .engine(),
             ComposeOptions::default(),
         );
         let small = boxes(&c.compose(5.16, [0.0, 0.0, 1280.0, 720.0]))[0];
         let mut c = Composer::new(
             sample("cwi_demo_full.json"),
-            crate::text::FontLibrary::load(None).expect("fonts").engine(),
+            crate::text::FontLibrary::load(None)
+                .expect("fonts")
+                .engine(),
             ComposeOptions {
                 css_stage_height: Some(720.0),
             },

@@ -196,13 +196,9 @@ impl Painter<'_> {
             };
             let fill = brighten(fill, brightness).with_alpha_mul(alpha);
             let scale = transform.max_scale();
-            // Shadows: the last in the list is the bottom one.
-            for s in shadows.iter().rev() {
-                let style = if s.blur > 0.0 {
-                    MaskStyle::Blur(s.blur as f32 / 2.0)
-                } else {
-                    MaskStyle::Fill
-                };
+            // Shadows: the last in the list is the bottom one. Neighbouring shadows of one colour
+            // and offset at full opacity (the default triple glow) become one combined mask.
+            for (s, style) in shadow_layers(&shadows, alpha) {
                 let c = s.color.with_alpha_mul(alpha);
                 if c.a <= 0.0 {
                     continue;
@@ -301,6 +297,33 @@ impl Painter<'_> {
     }
 }
 
+/// The shadow layers to draw, bottom first, with the mask style of each. Runs of up to three
+/// blurred shadows sharing colour and offset are merged into one `Glow` mask when the text is
+/// fully opaque (then drawing the merged mask is exactly drawing them one over another).
+fn shadow_layers(shadows: &[ShadowSpec], alpha: f32) -> Vec<(ShadowSpec, MaskStyle)> {
+    let mut out: Vec<(ShadowSpec, MaskStyle)> = Vec::new();
+    for s in shadows.iter().rev() {
+        let sigma = s.blur as f32 / 2.0;
+        if s.blur <= 0.0 {
+            out.push((*s, MaskStyle::Fill));
+            continue;
+        }
+        if alpha >= 1.0 && s.color.a >= 1.0 {
+            if let Some((prev, MaskStyle::Glow(sigmas))) = out.last_mut() {
+                let same = prev.x == s.x && prev.y == s.y && prev.color == s.color;
+                if let Some(free) = sigmas.iter_mut().find(|v| **v == 0.0).filter(|_| same) {
+                    *free = sigma;
+                    continue;
+                }
+            }
+            out.push((*s, MaskStyle::Glow([sigma, 0.0, 0.0])));
+        } else {
+            out.push((*s, MaskStyle::Blur(sigma)));
+        }
+    }
+    out
+}
+
 /// translate(tx, ty) · rotate · scale, to be applied about the box centre.
 fn box_affine(b: &BoxAnim) -> Affine {
     Affine::translate(b.tx as f32, b.ty as f32)
@@ -318,5 +341,50 @@ fn brighten(c: Color, k: f32) -> Color {
         g: (c.g * k).clamp(0.0, 1.0),
         b: (c.b * k).clamp(0.0, 1.0),
         a: c.a,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glow(blur: f64, a: f32) -> ShadowSpec {
+        ShadowSpec {
+            x: 0.0,
+            y: 0.0,
+            blur,
+            color: Color { a, ..Color::BLACK },
+        }
+    }
+
+    #[test]
+    fn the_default_glow_becomes_one_mask() {
+        let layers = shadow_layers(&[glow(2.0, 1.0), glow(4.0, 1.0), glow(8.0, 1.0)], 1.0);
+        assert_eq!(layers.len(), 1);
+        assert_eq!(layers[0].1, MaskStyle::Glow([4.0, 2.0, 1.0]));
+    }
+
+    #[test]
+    fn translucent_or_different_shadows_stay_separate() {
+        assert_eq!(
+            shadow_layers(&[glow(2.0, 1.0), glow(4.0, 1.0)], 0.5).len(),
+            2,
+            "fading text"
+        );
+        assert_eq!(
+            shadow_layers(&[glow(2.0, 0.8), glow(4.0, 0.8)], 1.0).len(),
+            2,
+            "translucent colour"
+        );
+        let offset = ShadowSpec {
+            x: 2.0,
+            ..glow(4.0, 1.0)
+        };
+        assert_eq!(
+            shadow_layers(&[glow(2.0, 1.0), offset], 1.0).len(),
+            2,
+            "different offsets"
+        );
+        assert_eq!(shadow_layers(&[glow(0.0, 1.0)], 1.0)[0].1, MaskStyle::Fill);
     }
 }

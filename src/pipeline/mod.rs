@@ -237,7 +237,9 @@ fn thread_panicked(which: &str, payload: &(dyn std::any::Any + Send)) -> RenderE
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
-    RenderError::Stage(StageError(format!("internal error in the {which} thread: {message}")))
+    RenderError::Stage(StageError(format!(
+        "internal error in the {which} thread: {message}"
+    )))
 }
 
 fn join_thread<T>(

@@ -86,6 +86,10 @@ pub enum MaskStyle {
     Stroke(f32),
     /// The fill blurred with a Gaussian of this standard deviation (CSS px), for shadows.
     Blur(f32),
+    /// Up to three blurs of the fill (σ in CSS px; 0 = unused) stacked as one mask: the
+    /// coverage of drawing each in the same colour on top of the others, 1 − Π(1 − bᵢ). Equals
+    /// drawing the shadows one by one when they share colour, offset and full opacity.
+    Glow([f32; 3]),
 }
 
 /// A rasterised glyph mask and where it sits: `rect` = (x, y, w, h) in CSS px relative to the
@@ -111,6 +115,7 @@ enum StyleKey {
     Fill,
     Stroke(u32),
     Blur(u32),
+    Glow([u32; 3]),
 }
 
 /// Owns the font database and every cache derived from it. One per render thread.
@@ -138,7 +143,9 @@ pub enum FontError {
          (scripts/setup-system) or set [fonts] dir",
         .extra_dir.as_ref().map(|d| format!(" and {}", d.display())).unwrap_or_default()
     )]
-    NoFonts { extra_dir: Option<std::path::PathBuf> },
+    NoFonts {
+        extra_dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// The font database: system fonts (fontconfig) plus a configured folder, loaded once per
@@ -151,7 +158,9 @@ pub struct FontLibrary {
 
 impl std::fmt::Debug for FontLibrary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FontLibrary").field("faces", &self.db.len()).finish()
+        f.debug_struct("FontLibrary")
+            .field("faces", &self.db.len())
+            .finish()
     }
 }
 
@@ -164,13 +173,18 @@ impl FontLibrary {
             db.load_fonts_dir(dir);
         }
         if db.is_empty() {
-            return Err(FontError::NoFonts { extra_dir: extra_dir.map(Path::to_path_buf) });
+            return Err(FontError::NoFonts {
+                extra_dir: extra_dir.map(Path::to_path_buf),
+            });
         }
         db.set_sans_serif_family(SANS_SERIF_FAMILY);
         db.set_serif_family(SERIF_FAMILY);
         db.set_monospace_family(MONOSPACE_FAMILY);
         tracing::info!(faces = db.len(), "fonts loaded");
-        Ok(FontLibrary { db: Arc::new(db), locale })
+        Ok(FontLibrary {
+            db: Arc::new(db),
+            locale,
+        })
     }
 
     pub fn face_count(&self) -> usize {
@@ -220,7 +234,14 @@ impl TextEngine {
     /// shaped with a family that matches nothing).
     fn default_family(&self) -> String {
         self.family_present(DEFAULT_FAMILY)
-            .or_else(|| self.fonts.db().faces().flat_map(|f| f.families.first()).map(|(n, _)| n.clone()).next())
+            .or_else(|| {
+                self.fonts
+                    .db()
+                    .faces()
+                    .flat_map(|f| f.families.first())
+                    .map(|(n, _)| n.clone())
+                    .next()
+            })
             .unwrap_or_else(|| DEFAULT_FAMILY.to_string())
     }
 
@@ -394,6 +415,9 @@ impl TextEngine {
             MaskStyle::Fill => StyleKey::Fill,
             MaskStyle::Stroke(w) => StyleKey::Stroke((w.max(0.0) * 64.0).round() as u32),
             MaskStyle::Blur(s) => StyleKey::Blur((s.max(0.0) * 16.0).round() as u32),
+            MaskStyle::Glow(list) => {
+                StyleKey::Glow(list.map(|s| (s.max(0.0) * 16.0).round() as u32))
+            }
         };
         let key = MaskKey {
             glyph,
@@ -441,7 +465,7 @@ impl TextEngine {
                 .transform(transform)
                 .style(Stroke::new(width * scale))
                 .render(),
-            MaskStyle::Fill | MaskStyle::Blur(_) => ZenoMask::new(commands)
+            MaskStyle::Fill | MaskStyle::Blur(_) | MaskStyle::Glow(_) => ZenoMask::new(commands)
                 .origin(Origin::TopLeft)
                 .format(Format::Alpha)
                 .transform(transform)
@@ -452,16 +476,31 @@ impl TextEngine {
         if w == 0 || h == 0 {
             return None;
         }
-        if let MaskStyle::Blur(sigma) = style {
-            let sigma_px = sigma * scale;
-            if sigma_px > 0.05 {
-                let pad = (sigma_px * 3.0).ceil() as u32;
-                pixels = gaussian_blur(&pixels, w, h, pad, sigma_px);
-                w += 2 * pad;
-                h += 2 * pad;
-                left -= pad as i32;
-                top -= pad as i32;
-            }
+        let sigmas: Vec<f32> = match style {
+            MaskStyle::Blur(sigma) => vec![sigma * scale],
+            MaskStyle::Glow(list) => list
+                .iter()
+                .map(|s| s * scale)
+                .filter(|s| *s > 0.05)
+                .collect(),
+            MaskStyle::Fill | MaskStyle::Stroke(_) => Vec::new(),
+        };
+        if let Some(max_sigma) = sigmas
+            .iter()
+            .copied()
+            .reduce(f32::max)
+            .filter(|s| *s > 0.05)
+        {
+            let pad = (max_sigma * 3.0).ceil() as u32;
+            let layers: Vec<Vec<u8>> = sigmas
+                .iter()
+                .map(|&sg| gaussian_blur(&pixels, w, h, pad, sg))
+                .collect();
+            pixels = combine_over(&layers);
+            w += 2 * pad;
+            h += 2 * pad;
+            left -= pad as i32;
+            top -= pad as i32;
         }
         let id = self.next_mask_id;
         self.next_mask_id += 1;
@@ -500,6 +539,22 @@ fn scale_bucket(scale: f32) -> i32 {
 
 fn bucket_scale(bucket: i32) -> f32 {
     2f32.powf(bucket as f32 / 4.0)
+}
+
+/// Coverage of same-coloured layers drawn over each other: 1 − Π(1 − bᵢ).
+fn combine_over(layers: &[Vec<u8>]) -> Vec<u8> {
+    let Some(first) = layers.first() else {
+        return Vec::new();
+    };
+    (0..first.len())
+        .map(|i| {
+            let clear: f32 = layers
+                .iter()
+                .map(|l| 1.0 - f32::from(l[i]) / 255.0)
+                .product();
+            ((1.0 - clear) * 255.0).round() as u8
+        })
+        .collect()
 }
 
 /// Separable Gaussian blur of an 8-bit mask, grown by `pad` pixels on every side.
@@ -677,6 +732,37 @@ mod tests {
     }
 
     #[test]
+    fn glow_mask_equals_its_layers_drawn_one_over_another() {
+        let mut e = engine();
+        let s = spec(&mut e, "Arial", 32.0);
+        let g = e.shape("O", &s, None).lines[0].glyphs[0].key;
+        let glow = e
+            .glyph_mask(g, 1.0, MaskStyle::Glow([1.0, 2.0, 4.0]))
+            .expect("glow");
+        let widest = e.glyph_mask(g, 1.0, MaskStyle::Blur(4.0)).expect("blur");
+        assert_eq!(
+            (glow.mask.width, glow.mask.height),
+            (widest.mask.width, widest.mask.height)
+        );
+        assert_eq!(glow.rect, widest.rect);
+        // Everywhere at least as covered as the widest blur alone, and darker where they overlap.
+        let more = glow
+            .mask
+            .pixels
+            .iter()
+            .zip(&widest.mask.pixels)
+            .filter(|(a, b)| a > b)
+            .count();
+        assert!(glow
+            .mask
+            .pixels
+            .iter()
+            .zip(&widest.mask.pixels)
+            .all(|(a, b)| a >= b));
+        assert!(more > 50);
+    }
+
+    #[test]
     fn scale_buckets_round_up() {
         assert_eq!(scale_bucket(1.0), 0);
         assert_eq!(scale_bucket(2.0), 4);
@@ -694,12 +780,21 @@ mod font_loading_tests {
         // Only Liberation Sans: the default family (Noto Sans CJK KR) is missing, Hangul has
         // no glyphs; shaping must pick an existing family instead of panicking.
         let mut db = cosmic_text::fontdb::Database::new();
-        db.load_font_file("/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf").expect("font file");
-        let lib = FontLibrary { db: Arc::new(db), locale: "en-US".into() };
+        db.load_font_file("/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf")
+            .expect("font file");
+        let lib = FontLibrary {
+            db: Arc::new(db),
+            locale: "en-US".into(),
+        };
         let mut e = lib.engine();
         let family = e.resolve_family(None);
         assert_eq!(family, "Liberation Sans");
-        let spec = FontSpec { family, weight: 400, size: 20.0, line_height: 24.0 };
+        let spec = FontSpec {
+            family,
+            weight: 400,
+            size: 20.0,
+            line_height: 24.0,
+        };
         let shaped = e.shape("Hello 자막", &spec, None);
         assert!(shaped.width > 40.0);
     }
