@@ -411,12 +411,16 @@ impl TextEngine {
     ) -> Option<GlyphMask> {
         let subpixel = subpixel % SUBPIXEL_BINS;
         let bucket = scale_bucket(draw_scale);
-        let style_key = match style {
-            MaskStyle::Fill => StyleKey::Fill,
-            MaskStyle::Stroke(w) => StyleKey::Stroke((w.max(0.0) * 64.0).round() as u32),
-            MaskStyle::Blur(s) => StyleKey::Blur((s.max(0.0) * 16.0).round() as u32),
+        // Blur radii are quantised to quarter CSS pixels: an animated blur (slideup, a tweened
+        // text-shadow) then reuses a handful of cached masks instead of blurring every frame.
+        let steps = |v: f32| (v.max(0.0) * BLUR_STEPS).round() as u32;
+        let unsteps = |k: u32| k as f32 / BLUR_STEPS;
+        let (style, style_key) = match style {
+            MaskStyle::Fill => (style, StyleKey::Fill),
+            MaskStyle::Stroke(w) => (style, StyleKey::Stroke((w.max(0.0) * 64.0).round() as u32)),
+            MaskStyle::Blur(sg) => (MaskStyle::Blur(unsteps(steps(sg))), StyleKey::Blur(steps(sg))),
             MaskStyle::Glow(list) => {
-                StyleKey::Glow(list.map(|s| (s.max(0.0) * 16.0).round() as u32))
+                (MaskStyle::Glow(list.map(|v| unsteps(steps(v)))), StyleKey::Glow(list.map(steps)))
             }
         };
         let key = MaskKey {
@@ -521,6 +525,9 @@ impl TextEngine {
         })
     }
 }
+
+/// Blur radius steps per CSS pixel (mask cache granularity).
+const BLUR_STEPS: f32 = 4.0;
 
 /// Horizontal subpixel positions per raster pixel.
 pub const SUBPIXEL_BINS: u8 = 4;
