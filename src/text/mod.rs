@@ -418,10 +418,14 @@ impl TextEngine {
         let (style, style_key) = match style {
             MaskStyle::Fill => (style, StyleKey::Fill),
             MaskStyle::Stroke(w) => (style, StyleKey::Stroke((w.max(0.0) * 64.0).round() as u32)),
-            MaskStyle::Blur(sg) => (MaskStyle::Blur(unsteps(steps(sg))), StyleKey::Blur(steps(sg))),
-            MaskStyle::Glow(list) => {
-                (MaskStyle::Glow(list.map(|v| unsteps(steps(v)))), StyleKey::Glow(list.map(steps)))
-            }
+            MaskStyle::Blur(sg) => (
+                MaskStyle::Blur(unsteps(steps(sg))),
+                StyleKey::Blur(steps(sg)),
+            ),
+            MaskStyle::Glow(list) => (
+                MaskStyle::Glow(list.map(|v| unsteps(steps(v)))),
+                StyleKey::Glow(list.map(steps)),
+            ),
         };
         let key = MaskKey {
             glyph,
