@@ -86,13 +86,11 @@ fn missing_input_video_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("nope.mp4");
     let output = dir.path().join("out.mp4");
-    let out = run(renderd()
-        .arg("render")
-        .arg(repo("demo/scenario.json"))
-        .arg("--input")
-        .arg(&missing)
-        .arg("--output")
-        .arg(&output));
+    let out = run(&mut render_cmd(
+        &repo("demo/scenario.json"),
+        &missing,
+        &output,
+    ));
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("nope.mp4"), "{err}");
@@ -118,13 +116,7 @@ fn corrupt_and_truncated_videos_fail_cleanly() {
 
     for bad in [&truncated, &text, &corrupt] {
         let output = dir.path().join("out.mp4");
-        let out = run(renderd()
-            .arg("render")
-            .arg(repo("demo/scenario.json"))
-            .arg("--input")
-            .arg(bad)
-            .arg("--output")
-            .arg(&output));
+        let out = run(&mut render_cmd(&repo("demo/scenario.json"), bad, &output));
         let err = stderr(&out);
         assert!(
             !err.contains("panicked"),

@@ -12,13 +12,11 @@ fn render_keeps_every_frame_the_duration_and_the_audio() {
     let input = dir.path().join("in.mp4");
     make_clip(&input, 3.0, (640, 360), 30, Audio::AacTone);
     let output = dir.path().join("out.mp4");
-    let out = run(renderd()
-        .arg("render")
-        .arg(repo("demo/scenario.json"))
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(&output));
+    let out = run(&mut render_cmd(
+        &repo("demo/scenario.json"),
+        &input,
+        &output,
+    ));
     assert!(out.status.success(), "render failed: {}", stderr(&out));
 
     let probe = ffprobe(&output);
@@ -56,13 +54,7 @@ fn captions_in_the_video_match_the_frame_command() {
     make_clip(&input, 2.0, (640, 360), 25, Audio::None);
     let output = dir.path().join("out.mp4");
     let scenario = repo("demo/scenario.json");
-    let out = run(renderd()
-        .arg("render")
-        .arg(&scenario)
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(&output));
+    let out = run(&mut render_cmd(&scenario, &input, &output));
     assert!(out.status.success(), "render failed: {}", stderr(&out));
 
     // t = 1.6 s is frame 40: captions of the first cue are on screen.
@@ -148,13 +140,11 @@ fn pcm_audio_is_transcoded_to_aac() {
     let input = dir.path().join("in.mkv");
     make_clip(&input, 1.0, (640, 360), 25, Audio::Pcm);
     let output = dir.path().join("out.mp4");
-    let out = run(renderd()
-        .arg("render")
-        .arg(repo("demo/scenario.json"))
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(&output));
+    let out = run(&mut render_cmd(
+        &repo("demo/scenario.json"),
+        &input,
+        &output,
+    ));
     assert!(out.status.success(), "render failed: {}", stderr(&out));
     let probe = ffprobe(&output);
     assert_eq!(stream(&probe, "audio").expect("audio")["codec_name"], "aac");
@@ -174,14 +164,8 @@ fn forcing_nvenc_without_nvidia_is_a_clear_error() {
     let input = dir.path().join("in.mp4");
     make_clip(&input, 0.5, (640, 360), 25, Audio::None);
     let output = dir.path().join("out.mp4");
-    let out = run(renderd()
-        .arg("render")
-        .arg(repo("demo/scenario.json"))
-        .args(["--encoder", "nvenc"])
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(&output));
+    let out =
+        run(render_cmd(&repo("demo/scenario.json"), &input, &output).args(["--encoder", "nvenc"]));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("NVENC"), "{}", stderr(&out));
     assert!(!output.exists());
@@ -193,13 +177,7 @@ fn interrupt_stops_cleanly_and_leaves_nothing() {
     let input = dir.path().join("in.mp4");
     make_clip(&input, 30.0, (640, 360), 30, Audio::AacTone);
     let output = dir.path().join("out.mp4");
-    let mut child = renderd()
-        .arg("render")
-        .arg(repo("demo/scenario.json"))
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
+    let mut child = render_cmd(&repo("demo/scenario.json"), &input, &output)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn renderd");

@@ -117,15 +117,13 @@ impl Composer {
                     laid
                 }
             };
-            let anims = &self.anims;
-            let lookup = |id: &str| anims.get(id).cloned();
             let mut painter = Painter {
                 text: &mut self.text,
                 out: &mut list,
                 t,
             };
             for root in laid.iter() {
-                painter.paint(root, to_output, 1.0, &lookup);
+                painter.paint(root, to_output, 1.0, &self.anims);
             }
         }
         list

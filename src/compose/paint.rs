@@ -1,6 +1,8 @@
 //! Laid-out nodes + plugin state at time t → display list (SPEC §11.1 box model, §11.10 paint
 //! order, §12.5 channel transforms, PLUGINS §0.1 atomic boxes).
 
+use std::collections::HashMap;
+
 use crate::anim::{self, AnimInput, BoxAnim, InheritedStyle, NodeAnim, ShadowPx};
 use crate::compose::display::{Affine, BoxQuad, Color, DisplayList, DrawItem, MaskQuad};
 use crate::compose::layout::{LaidContent, LaidNode, LaidText};
@@ -33,7 +35,7 @@ impl Painter<'_> {
         node: &LaidNode,
         parent: Affine,
         opacity: f32,
-        anims: &dyn Fn(&str) -> Option<AnimSource>,
+        anims: &HashMap<String, AnimSource>,
     ) {
         let m = parent.then(node.to_parent);
         match &node.content {
@@ -60,7 +62,7 @@ impl Painter<'_> {
                 }
             }
             LaidContent::Text(text) => {
-                let anim = match anims(&node.node_id) {
+                let anim = match anims.get(&node.node_id) {
                     Some(src) if !src.plugins.is_empty() => {
                         let inherited = InheritedStyle {
                             color: text.look.color,

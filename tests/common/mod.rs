@@ -13,6 +13,18 @@ pub fn renderd() -> Command {
     cmd
 }
 
+/// `renderd render SCENARIO --input INPUT --output OUTPUT`, more arguments to be added.
+pub fn render_cmd(scenario: &Path, input: &Path, output: &Path) -> Command {
+    let mut cmd = renderd();
+    cmd.arg("render")
+        .arg(scenario)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output);
+    cmd
+}
+
 pub fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/motiontext")
 }
