@@ -136,9 +136,12 @@ impl H264Encoder {
             enc.set_color_transfer_characteristic(color::TransferCharacteristic::BT709);
             enc.set_colorspace(color::Space::BT709);
         }
+        // Closed GOPs: every 2 s keyframe is a clean seek point for players and editors.
+        let mut flags = codec::Flags::CLOSED_GOP;
         if settings.global_header {
-            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+            flags |= codec::Flags::GLOBAL_HEADER;
         }
+        enc.set_flags(flags);
         configure(&mut enc);
         let inner = enc
             .open_as_with(codec, options)
