@@ -81,9 +81,26 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(err) = run(Cli::parse()) {
-        eprintln!("error: {err:#}");
+        eprintln!("error: {}", describe(&err));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the message before it
+/// already includes (many error types print their source in their own message).
+fn describe(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn run(cli: Cli) -> Result<()> {

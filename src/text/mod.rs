@@ -410,7 +410,17 @@ impl TextEngine {
         style: MaskStyle,
     ) -> Option<GlyphMask> {
         let subpixel = subpixel % SUBPIXEL_BINS;
-        let bucket = scale_bucket(draw_scale);
+        // Hostile sizes (a 10 000 px font, a 1 000 px blur) must not allocate gigabytes: the
+        // raster scale is capped so an em is at most MAX_RASTER_EM px (drawn magnified beyond),
+        // blurs and strokes are capped in CSS px.
+        let size = f32::from_bits(glyph.size_bits).max(1.0);
+        let bucket = scale_bucket(draw_scale).min(scale_bucket_floor(MAX_RASTER_EM / size));
+        let style = match style {
+            MaskStyle::Blur(sg) => MaskStyle::Blur(sg.min(MAX_BLUR_SIGMA)),
+            MaskStyle::Glow(list) => MaskStyle::Glow(list.map(|sg| sg.min(MAX_BLUR_SIGMA))),
+            MaskStyle::Stroke(w) => MaskStyle::Stroke(w.min(size)),
+            MaskStyle::Fill => MaskStyle::Fill,
+        };
         // Blur radii are quantised to quarter CSS pixels: an animated blur (slideup, a tweened
         // text-shadow) then reuses a handful of cached masks instead of blurring every frame.
         let steps = |v: f32| (v.max(0.0) * BLUR_STEPS).round() as u32;
@@ -530,6 +540,11 @@ impl TextEngine {
     }
 }
 
+/// Largest em size a glyph is rasterised at, in raster pixels.
+const MAX_RASTER_EM: f32 = 1024.0;
+/// Largest shadow / filter blur σ, CSS px.
+const MAX_BLUR_SIGMA: f32 = 48.0;
+
 /// Blur radius steps per CSS pixel (mask cache granularity).
 const BLUR_STEPS: f32 = 4.0;
 
@@ -546,6 +561,12 @@ pub fn raster_scale(draw_scale: f32) -> f32 {
 fn scale_bucket(scale: f32) -> i32 {
     let s = scale.clamp(1.0 / 64.0, 64.0);
     (s.log2() * 4.0 - 1e-4).ceil() as i32
+}
+
+/// The largest bucket whose scale does not exceed `scale`.
+fn scale_bucket_floor(scale: f32) -> i32 {
+    let s = scale.clamp(1.0 / 64.0, 64.0);
+    (s.log2() * 4.0 + 1e-4).floor() as i32
 }
 
 fn bucket_scale(bucket: i32) -> f32 {
@@ -771,6 +792,29 @@ mod tests {
             .zip(&widest.mask.pixels)
             .all(|(a, b)| a >= b));
         assert!(more > 50);
+    }
+
+    #[test]
+    fn hostile_sizes_are_capped() {
+        let mut e = engine();
+        let huge = FontSpec {
+            family: e.resolve_family(Some("Arial")),
+            weight: 400,
+            size: 20_000.0,
+            line_height: 24_000.0,
+        };
+        let g = e.shape("W", &huge, None).lines[0].glyphs[0].key;
+        let m = e
+            .glyph_mask(g, 1.0, MaskStyle::Blur(5_000.0))
+            .expect("mask");
+        assert!(
+            m.mask.width <= 2048 && m.mask.height <= 2048,
+            "{}x{}",
+            m.mask.width,
+            m.mask.height
+        );
+        // Drawn at the requested size: the CSS-px rectangle is still about the glyph's size.
+        assert!(m.rect[2] > 15_000.0, "{:?}", m.rect);
     }
 
     #[test]
