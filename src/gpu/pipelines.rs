@@ -1,5 +1,6 @@
 //! Descriptor layouts, pipeline layouts and the pipelines of the compositor: background (video +
-//! colour), display-list quads, and RGBA → yuv420p compute (whole frame, or one rectangle).
+//! colour), display-list quads, RGBA → yuv420p compute (whole frame), and the pass-through
+//! compute that blends the caption layer onto yuv420p inside one rectangle.
 
 use std::sync::Arc;
 
@@ -14,10 +15,10 @@ const BACKGROUND_FRAG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/backgro
 const QUAD_VERT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quad.vert.spv"));
 const QUAD_FRAG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quad.frag.spv"));
 const RGB2YUV_COMP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rgb2yuv.comp.spv"));
-const RGB2YUV_RECT_COMP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rgb2yuv_rect.comp.spv"));
+const BLEND_RECT_COMP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/blend_rect.comp.spv"));
 
-/// Workgroup width of `rgb2yuv_rect.comp` (`local_size_x`).
-pub(crate) const RECT_CONVERT_GROUP_SIZE: u32 = 64;
+/// Workgroup width of `blend_rect.comp` (`local_size_x`).
+pub(crate) const RECT_BLEND_GROUP_SIZE: u32 = 64;
 
 pub(crate) const COLOR_FORMAT: vk::Format = vk::Format::R8G8B8A8_UNORM;
 
@@ -69,10 +70,10 @@ impl ConvertPush {
     }
 }
 
-/// Push constants of the rectangle RGB → YUV compute shader (same size as [`ConvertPush`], so
-/// both share one pipeline layout).
+/// Push constants of the rectangle blend compute shader (same size as [`ConvertPush`], so both
+/// share one pipeline layout).
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct RectConvertPush {
+pub(crate) struct RectBlendPush {
     /// x0, y0, x1, y1 in luma pixels, all even.
     pub rect: [u32; 4],
     /// width, U plane offset (words), V plane offset (words), full_range.
@@ -80,7 +81,7 @@ pub(crate) struct RectConvertPush {
     pub coeffs: [f32; 4],
 }
 
-impl RectConvertPush {
+impl RectBlendPush {
     pub(crate) fn to_bytes(self) -> [u8; CONVERT_PUSH_SIZE as usize] {
         ConvertPush {
             dims: self.rect,
@@ -128,7 +129,7 @@ pub(crate) struct Pipelines {
     pub background: Pipeline,
     pub quads: Pipeline,
     pub convert: Pipeline,
-    pub convert_rect: Pipeline,
+    pub blend_rect: Pipeline,
 }
 
 impl Pipelines {
@@ -192,7 +193,7 @@ impl Pipelines {
             vk::PrimitiveTopology::TRIANGLE_STRIP,
         )?;
         let convert = compute_pipeline(gpu, &convert_layout, RGB2YUV_COMP)?;
-        let convert_rect = compute_pipeline(gpu, &convert_layout, RGB2YUV_RECT_COMP)?;
+        let blend_rect = compute_pipeline(gpu, &convert_layout, BLEND_RECT_COMP)?;
         Ok(Pipelines {
             draw_set_layout,
             convert_set_layout,
@@ -201,7 +202,7 @@ impl Pipelines {
             background,
             quads,
             convert,
-            convert_rect,
+            blend_rect,
         })
     }
 }
@@ -379,7 +380,7 @@ mod tests {
         assert_eq!(&bytes[12..16], &40u32.to_ne_bytes());
         assert_eq!(&bytes[16..20], &1u32.to_ne_bytes());
         assert_eq!(&bytes[36..40], &0.25f32.to_ne_bytes());
-        let rect = RectConvertPush {
+        let rect = RectBlendPush {
             rect: [2, 4, 6, 8],
             dims: [1920, 7, 9, 1],
             coeffs: [0.5, 0.25, 0.125, 0.0],

@@ -1,7 +1,15 @@
 #version 450
-// RGBA8 colour target -> yuv420p, only inside a rectangle of the output (even coordinates, so
-// chroma covers whole 2x2 blocks). The output buffer already holds a copy of the input frame
-// (three tightly packed planes of 32-bit words); bytes outside the rectangle are kept.
+// Pass-through captions: blends the caption layer (premultiplied R'G'B'A, drawn over transparent
+// black) "over" the yuv420p frame already in the output buffer, only inside a rectangle of the
+// output (even coordinates, so chroma covers whole 2x2 blocks). The buffer holds a copy of the
+// input frame (three tightly packed planes of 32-bit words); bytes outside the rectangle are kept.
+//
+// Y'CbCr is affine in R'G'B', so "over" in R'G'B' is "over" in Y'CbCr: with the layer's
+// premultiplied colour P and alpha a, and (black, scale) = (16, 219) for limited-range luma,
+// (128, 224) for limited-range chroma, (0, 255) and (128, 255) for full range,
+//   Y' = (Y - black) * (1 - a) + black + scale * L(P),   L = Kr R + Kg G + Kb B
+//   C' = (C - 128) * (1 - mean a) + 128 + scale * mean C(P)   over the 2x2 block
+// (C is linear in P, so the mean of C(P_i) is C of the mean P). The video is never converted.
 //
 // Invocation (i, r): row r of the Y plane (r < rect height) or of the chroma planes (after that),
 // word i of that row's span. Each invocation reads its word, replaces the bytes whose pixels lie
@@ -9,7 +17,7 @@
 // of 4 bytes long) belongs to the first of them, so no two invocations write the same word.
 layout(local_size_x = 64) in;
 
-layout(set = 0, binding = 0, rgba8) uniform readonly image2D src;
+layout(set = 0, binding = 0, rgba8) uniform readonly image2D layer;
 layout(set = 0, binding = 1, std430) buffer Dst { uint words[]; } dst;
 
 layout(push_constant) uniform Push {
@@ -20,25 +28,28 @@ layout(push_constant) uniform Push {
 
 const uint NONE = 0xFFFFFFFFu;
 
-float luma_of(vec3 rgb) {
-    return dot(rgb, pc.coeffs.xyz);
-}
-
 uint to_byte(float v) {
     return uint(clamp(floor(v + 0.5), 0.0, 255.0));
 }
 
-uint luma_byte(vec3 rgb) {
-    float y = luma_of(rgb);
-    return pc.dims.w != 0u ? to_byte(y * 255.0) : to_byte(16.0 + 219.0 * y);
+uint byte_of(uint word, uint k) {
+    return (word >> (8u * k)) & 0xFFu;
 }
 
-uvec2 chroma_bytes(vec3 rgb) {
-    float y = luma_of(rgb);
-    float cb = (rgb.b - y) / (2.0 * (1.0 - pc.coeffs.z));
-    float cr = (rgb.r - y) / (2.0 * (1.0 - pc.coeffs.x));
+uint blend_luma(uint y, vec4 p) {
+    bool full = pc.dims.w != 0u;
+    float black = full ? 0.0 : 16.0;
+    float scale = full ? 255.0 : 219.0;
+    return to_byte((float(y) - black) * (1.0 - p.a) + black + scale * dot(p.rgb, pc.coeffs.xyz));
+}
+
+// `p`: the mean premultiplied colour and alpha of the 2x2 block.
+uvec2 blend_chroma(uvec2 c, vec4 p) {
     float scale = pc.dims.w != 0u ? 255.0 : 224.0;
-    return uvec2(to_byte(128.0 + scale * cb), to_byte(128.0 + scale * cr));
+    float l = dot(p.rgb, pc.coeffs.xyz);
+    vec2 layer_c = vec2((p.b - l) / (2.0 * (1.0 - pc.coeffs.z)), (p.r - l) / (2.0 * (1.0 - pc.coeffs.x)));
+    vec2 v = (vec2(c) - 128.0) * (1.0 - p.a) + 128.0 + scale * layer_c;
+    return uvec2(to_byte(v.x), to_byte(v.y));
 }
 
 // The word (index from the plane start) that invocation `i` of plane row `row` owns, or NONE.
@@ -81,7 +92,7 @@ void main() {
             uint b = w * 4u + k;
             uvec2 p = uvec2(b % width, b / width);
             if (inside(p, pc.rect)) {
-                word = replace_byte(word, k, luma_byte(imageLoad(src, ivec2(p)).rgb));
+                word = replace_byte(word, k, blend_luma(byte_of(word, k), imageLoad(layer, ivec2(p))));
             }
         }
         dst.words[w] = word;
@@ -103,9 +114,9 @@ void main() {
             uvec2 p = uvec2(b % cw, b / cw);
             if (inside(p, cr)) {
                 ivec2 base = ivec2(p) * 2;
-                vec3 rgb = (imageLoad(src, base).rgb + imageLoad(src, base + ivec2(1, 0)).rgb +
-                            imageLoad(src, base + ivec2(0, 1)).rgb + imageLoad(src, base + ivec2(1, 1)).rgb) * 0.25;
-                uvec2 c = chroma_bytes(rgb);
+                vec4 mean = (imageLoad(layer, base) + imageLoad(layer, base + ivec2(1, 0)) +
+                             imageLoad(layer, base + ivec2(0, 1)) + imageLoad(layer, base + ivec2(1, 1))) * 0.25;
+                uvec2 c = blend_chroma(uvec2(byte_of(u_word, k), byte_of(v_word, k)), mean);
                 u_word = replace_byte(u_word, k, c.x);
                 v_word = replace_byte(v_word, k, c.y);
             }
