@@ -200,7 +200,7 @@ impl Painter<'_> {
             let scale = transform.max_scale();
             // Shadows: the last in the list is the bottom one. Neighbouring shadows of one colour
             // and offset at full opacity (the default triple glow) become one combined mask.
-            for (s, style) in shadow_layers(&shadows, alpha) {
+            for (s, style) in shadow_layers(&shadows) {
                 let c = s.color.with_alpha_mul(alpha);
                 if c.a <= 0.0 {
                     continue;
@@ -300,9 +300,11 @@ impl Painter<'_> {
 }
 
 /// The shadow layers to draw, bottom first, with the mask style of each. Runs of up to three
-/// blurred shadows sharing colour and offset are merged into one `Glow` mask when the text is
-/// fully opaque (then drawing the merged mask is exactly drawing them one over another).
-fn shadow_layers(shadows: &[ShadowSpec], alpha: f32) -> Vec<(ShadowSpec, MaskStyle)> {
+/// blurred shadows sharing an opaque colour and an offset are merged into one `Glow` mask:
+/// exactly drawing them one over another. Element opacity (a fading character) then scales the
+/// merged glow as a whole, which is what CSS opacity does — it composites the element's
+/// rendering (shadows included) as one group.
+fn shadow_layers(shadows: &[ShadowSpec]) -> Vec<(ShadowSpec, MaskStyle)> {
     let mut out: Vec<(ShadowSpec, MaskStyle)> = Vec::new();
     for s in shadows.iter().rev() {
         let sigma = s.blur as f32 / 2.0;
@@ -310,7 +312,7 @@ fn shadow_layers(shadows: &[ShadowSpec], alpha: f32) -> Vec<(ShadowSpec, MaskSty
             out.push((*s, MaskStyle::Fill));
             continue;
         }
-        if alpha >= 1.0 && s.color.a >= 1.0 {
+        if s.color.a >= 1.0 {
             if let Some((prev, MaskStyle::Glow(sigmas))) = out.last_mut() {
                 let same = prev.x == s.x && prev.y == s.y && prev.color == s.color;
                 if let Some(free) = sigmas.iter_mut().find(|v| **v == 0.0).filter(|_| same) {
@@ -361,32 +363,24 @@ mod tests {
 
     #[test]
     fn the_default_glow_becomes_one_mask() {
-        let layers = shadow_layers(&[glow(2.0, 1.0), glow(4.0, 1.0), glow(8.0, 1.0)], 1.0);
+        let layers = shadow_layers(&[glow(2.0, 1.0), glow(4.0, 1.0), glow(8.0, 1.0)]);
         assert_eq!(layers.len(), 1);
         assert_eq!(layers[0].1, MaskStyle::Glow([4.0, 2.0, 1.0]));
     }
 
     #[test]
     fn translucent_or_different_shadows_stay_separate() {
-        assert_eq!(
-            shadow_layers(&[glow(2.0, 1.0), glow(4.0, 1.0)], 0.5).len(),
-            2,
-            "fading text"
-        );
-        assert_eq!(
-            shadow_layers(&[glow(2.0, 0.8), glow(4.0, 0.8)], 1.0).len(),
-            2,
-            "translucent colour"
-        );
+        let translucent = shadow_layers(&[glow(2.0, 0.8), glow(4.0, 0.8)]);
+        assert_eq!(translucent.len(), 2, "translucent colour");
         let offset = ShadowSpec {
             x: 2.0,
             ..glow(4.0, 1.0)
         };
         assert_eq!(
-            shadow_layers(&[glow(2.0, 1.0), offset], 1.0).len(),
+            shadow_layers(&[glow(2.0, 1.0), offset]).len(),
             2,
             "different offsets"
         );
-        assert_eq!(shadow_layers(&[glow(0.0, 1.0)], 1.0)[0].1, MaskStyle::Fill);
+        assert_eq!(shadow_layers(&[glow(0.0, 1.0)])[0].1, MaskStyle::Fill);
     }
 }
