@@ -443,7 +443,7 @@ impl<'t> Engine<'t> {
                         ..
                     }
                 );
-                let gap = self.flex_gap(node, parent, mode);
+                let gap = self.flex_gap(node, parent);
                 let mut min: f64 = 0.0;
                 let mut sum = if row { gap } else { 0.0 };
                 let mut max: f64 = 0.0;
@@ -472,7 +472,7 @@ impl<'t> Engine<'t> {
         let look = text_look(style, self.stage.h, parent.font_px);
         let (w, h) = size.unwrap_or((parent.w, parent.h));
         let gap_reset = matches!(self.arrangement(node, mode), Arrangement::Flex { .. })
-            && self.flex_gap(node, parent, mode) > 0.0;
+            && self.flex_gap(node, parent) > 0.0;
         Parent {
             text_style: style.clone(),
             font_px: look.font_px,
@@ -515,7 +515,7 @@ impl<'t> Engine<'t> {
     }
 
     /// The reference gap model's per-item spacing (§11.6): horizontal → round(gap·parentW).
-    fn flex_gap(&self, node: &Node, parent: &Parent<'_>, _mode: Mode) -> f64 {
+    fn flex_gap(&self, node: &Node, parent: &Parent<'_>) -> f64 {
         match &node.layout.children_layout {
             Some(ChildrenLayout { gap, .. }) if *gap > 0.0 => {
                 let base = if node.layout.children_layout.as_ref().map(|c| c.direction())
@@ -628,7 +628,7 @@ impl<'t> Engine<'t> {
                 }
                 let inner_w = (w - pad[1] - pad[3]).max(0.0);
                 let arrangement = self.arrangement(node, mode);
-                let gap = self.flex_gap(node, parent, mode);
+                let gap = self.flex_gap(node, parent);
                 let row_gap = self.constraint_gap(node, parent, mode);
                 let child_parent =
                     self.child_parent(node, parent, &style, mode, Some((w, parent.h)));
@@ -723,10 +723,11 @@ impl<'t> Engine<'t> {
                 out.extend(sink);
                 (out, y)
             }
+            // Columns are as tall as their items, so main-axis packing (justify) has no free space
+            // to distribute; only a min-height could create some, and it is not distributed.
             Arrangement::Flex {
                 dir: Direction::Vertical,
                 align,
-                justify,
                 ..
             } => {
                 let mut items = Vec::new();
@@ -753,7 +754,6 @@ impl<'t> Engine<'t> {
                     } else {
                         0.0
                     };
-                let _ = justify;
                 let mut y = if gap > 0.0 { gap } else { 0.0 };
                 for item in &mut items {
                     let x = (inner_w - item.w) * align_value(align);
