@@ -14,8 +14,8 @@ use crate::compose::display::Color;
 use crate::compose::Composer;
 use crate::config::{Config, OptionsError, OutputRequest};
 use crate::gpu::{
-    ColorSpec, Compositor, CompositorSpec, Gpu, GpuError, GpuInitError, InputFrame, InputSpec,
-    Matrix, PlaneLayout, RgbaImage, Ticket, YuvOut,
+    ColorSpec, Compositor, CompositorSpec, Gpu, GpuError, GpuErrorKind, GpuInitError, InputFrame,
+    InputSpec, Matrix, PlaneLayout, RgbaImage, Ticket, YuvOut,
 };
 use crate::pipeline::{
     self, EncoderChoice, FrameStage, MediaError, OutputFormat, RenderError, RenderJobSpec,
@@ -56,7 +56,12 @@ impl EngineError {
             EngineError::Options(_) => "INVALID_RENDER_OPTIONS",
             EngineError::GpuInit(_) => "GPU_NOT_AVAILABLE",
             EngineError::Fonts(_) => "RENDER_INTERNAL_ERROR",
-            EngineError::Gpu(_) => "GPU_ERROR",
+            EngineError::Gpu(e) => match e.kind() {
+                GpuErrorKind::OutOfMemory => "GPU_MEMORY_INSUFFICIENT",
+                GpuErrorKind::DeviceLost | GpuErrorKind::InvalidInput | GpuErrorKind::Internal => {
+                    "RENDER_GPU_ERROR"
+                }
+            },
             EngineError::Media(_) => "INVALID_VIDEO_FORMAT",
             EngineError::Render(e) => e.kind(),
         }
@@ -210,18 +215,11 @@ impl Engine {
         let video_rect = fit_rect((src_w, src_h), (out_w, out_h));
         let list = composer.compose(at, video_rect);
         let spec = CompositorSpec {
-            input: source.as_ref().map(|_| InputSpec {
+            input: source.as_ref().map(|frame| InputSpec {
                 width: src_w,
                 height: src_h,
                 layout: PlaneLayout::Yuv420p,
-                color: ColorSpec {
-                    matrix: if src_h >= 720 {
-                        Matrix::Bt709
-                    } else {
-                        Matrix::Bt601
-                    },
-                    full_range: false,
-                },
+                color: frame_color(frame),
             }),
             output_width: out_w,
             output_height: out_h,
@@ -266,6 +264,20 @@ pub fn fit_rect((sw, sh): (u32, u32), (ow, oh): (u32, u32)) -> [f32; 4] {
         let h = (cw / va).round();
         [0.0, ((ch - h) / 2.0).round() as f32, cw as f32, h as f32]
     }
+}
+
+/// The colour description of a decoded frame; unspecified matrices follow the usual default
+/// (BT.709 for HD, BT.601 below), and yuvj formats are full range.
+fn frame_color(frame: &ffmpeg::frame::Video) -> ColorSpec {
+    use ffmpeg::color::{Range, Space};
+    let matrix = match frame.color_space() {
+        Space::BT709 => Matrix::Bt709,
+        Space::BT470BG | Space::SMPTE170M => Matrix::Bt601,
+        _ if frame.height() >= 720 => Matrix::Bt709,
+        _ => Matrix::Bt601,
+    };
+    let full_range = frame.color_range() == Range::JPEG || frame.format() == Pixel::YUVJ420P;
+    ColorSpec { matrix, full_range }
 }
 
 fn output_color(height: u32) -> ColorSpec {
