@@ -8,6 +8,7 @@ pub mod compose;
 pub mod config;
 pub mod engine;
 pub mod gpu;
+pub mod grpc;
 pub mod imagecmp;
 pub mod pipeline;
 pub mod progress;
