@@ -6,6 +6,7 @@
 pub mod anim;
 pub mod compose;
 pub mod config;
+pub mod domain;
 pub mod engine;
 pub mod gpu;
 pub mod grpc;
@@ -13,4 +14,5 @@ pub mod imagecmp;
 pub mod pipeline;
 pub mod progress;
 pub mod scene;
+pub mod store;
 pub mod text;

@@ -1,0 +1,337 @@
+//! Render jobs: identity, life-cycle states and their legal transitions, stages, and the job record.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+/// A job's identifier: a hyphenated lowercase UUID v7, so ids sort roughly by creation time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(String);
+
+/// A string that is not a job id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a job id (expected a UUID such as 0190f3a4-8c2e-7b1d-9f00-123456789abc)")]
+pub struct ParseJobIdError(pub String);
+
+impl JobId {
+    /// A fresh, time-ordered id.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().as_hyphenated().to_string())
+    }
+
+    /// Parses a client-supplied id; any UUID spelling is accepted and normalised to lowercase hyphenated.
+    pub fn parse(text: &str) -> Result<Self, ParseJobIdError> {
+        uuid::Uuid::try_parse(text.trim())
+            .map(|id| Self(id.as_hyphenated().to_string()))
+            .map_err(|_| ParseJobIdError(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = ParseJobIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// Where a job is in its life. `Succeeded`, `Failed` and `Cancelled` are final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// A stored or wire string that names no job state or stage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} '{value}'")]
+pub struct ParseJobEnumError {
+    pub what: &'static str,
+    pub value: String,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    /// The spelling used in the database and in the proto enum (without its prefix).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "QUEUED",
+            JobState::Running => "RUNNING",
+            JobState::Succeeded => "SUCCEEDED",
+            JobState::Failed => "FAILED",
+            JobState::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        match self {
+            JobState::Queued | JobState::Running => false,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled => true,
+        }
+    }
+
+    /// Whether a job may move from `self` to `next`. Staying put is not a transition.
+    ///
+    /// `Running → Queued` is how a replica that shuts down hands an unfinished render back;
+    /// a queued job can only be cancelled or started, so failures are always recorded by a worker.
+    pub fn can_transition_to(self, next: JobState) -> bool {
+        use JobState::*;
+        match (self, next) {
+            (Queued, Running) | (Queued, Cancelled) => true,
+            (Running, Succeeded) | (Running, Failed) | (Running, Cancelled) | (Running, Queued) => {
+                true
+            }
+            (Queued, Queued | Succeeded | Failed) | (Running, Running) => false,
+            (Succeeded | Failed | Cancelled, _) => false,
+        }
+    }
+
+    /// Whether a job in this state uses up the owner's daily and monthly allowance.
+    pub fn counts_toward_quota(self) -> bool {
+        self != JobState::Cancelled
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = ParseJobEnumError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| ParseJobEnumError {
+                what: "job state",
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// What a running job is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    Fetching,
+    Rendering,
+    Encoding,
+    Finalizing,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [
+        Stage::Fetching,
+        Stage::Rendering,
+        Stage::Encoding,
+        Stage::Finalizing,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Fetching => "FETCHING",
+            Stage::Rendering => "RENDERING",
+            Stage::Encoding => "ENCODING",
+            Stage::Finalizing => "FINALIZING",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Stage {
+    type Err = ParseJobEnumError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Stage::ALL
+            .into_iter()
+            .find(|stage| stage.as_str() == s)
+            .ok_or_else(|| ParseJobEnumError {
+                what: "job stage",
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// Why a job failed: a contract job code (`../shared/CONTRACT.md`) and a sentence for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobFailure {
+    pub code: String,
+    pub message: String,
+}
+
+/// The finished file of a succeeded job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobOutput {
+    /// Path of the MP4 on the replica's output volume.
+    pub path: String,
+    pub size_bytes: u64,
+    pub duration_seconds: f64,
+}
+
+/// Who holds a running job and until when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Live numbers of a job, as last persisted.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct JobProgress {
+    pub stage: Option<Stage>,
+    /// 0–100; never decreases.
+    pub percent: f64,
+    pub frames_done: u64,
+    pub frames_total: Option<u64>,
+    pub fps: Option<f64>,
+    pub eta_seconds: Option<f64>,
+    /// The encoder actually used (`nvenc`, `x264`).
+    pub encoder: Option<String>,
+}
+
+/// A render job as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    pub owner: String,
+    pub request_id: Option<String>,
+    pub video_url: String,
+    pub video_name: Option<String>,
+    pub scenario_json: String,
+    /// Render options (width, height, fps, quality, encoder preference) as JSON.
+    pub options: serde_json::Value,
+    pub state: JobState,
+    pub progress: JobProgress,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub failure: Option<JobFailure>,
+    pub output: Option<JobOutput>,
+    pub lease: Option<Lease>,
+    /// How many times a worker has claimed the job.
+    pub attempts: u32,
+}
+
+/// How a worker ends a job.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobOutcome {
+    Succeeded(JobOutput),
+    Failed(JobFailure),
+    Cancelled,
+}
+
+impl JobOutcome {
+    pub fn state(&self) -> JobState {
+        match self {
+            JobOutcome::Succeeded(_) => JobState::Succeeded,
+            JobOutcome::Failed(_) => JobState::Failed,
+            JobOutcome::Cancelled => JobState::Cancelled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_table_is_exactly_the_legal_one() {
+        use JobState::*;
+        let legal = [
+            (Queued, Running),
+            (Queued, Cancelled),
+            (Running, Succeeded),
+            (Running, Failed),
+            (Running, Cancelled),
+            (Running, Queued),
+        ];
+        for from in JobState::ALL {
+            for to in JobState::ALL {
+                assert_eq!(
+                    from.can_transition_to(to),
+                    legal.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_states_are_final() {
+        for from in JobState::ALL.into_iter().filter(|s| s.is_terminal()) {
+            assert!(JobState::ALL
+                .into_iter()
+                .all(|to| !from.can_transition_to(to)));
+        }
+        assert!(!JobState::Queued.is_terminal());
+        assert!(!JobState::Running.is_terminal());
+    }
+
+    #[test]
+    fn only_cancelled_jobs_do_not_count_toward_quota() {
+        let counted: Vec<_> = JobState::ALL
+            .into_iter()
+            .filter(|s| !s.counts_toward_quota())
+            .collect();
+        assert_eq!(counted, vec![JobState::Cancelled]);
+    }
+
+    #[test]
+    fn states_and_stages_round_trip_through_strings() {
+        for state in JobState::ALL {
+            assert_eq!(state.as_str().parse::<JobState>(), Ok(state));
+        }
+        for stage in Stage::ALL {
+            assert_eq!(stage.as_str().parse::<Stage>(), Ok(stage));
+        }
+        assert!("queued".parse::<JobState>().is_err());
+        assert!("PAINTING".parse::<Stage>().is_err());
+    }
+
+    #[test]
+    fn job_ids_are_uuids_and_sort_by_creation() {
+        let first = JobId::generate();
+        let second = JobId::generate();
+        assert!(first < second, "{first} then {second}");
+        assert_eq!(JobId::parse(first.as_str()), Ok(first.clone()));
+        let upper = first.as_str().to_uppercase();
+        assert_eq!(JobId::parse(&upper), Ok(first));
+        assert!(JobId::parse("not-a-job").is_err());
+        assert!(JobId::parse("").is_err());
+    }
+
+    #[test]
+    fn outcome_names_its_state() {
+        assert_eq!(JobOutcome::Cancelled.state(), JobState::Cancelled);
+        let failure = JobFailure {
+            code: "FFMPEG_ERROR".into(),
+            message: "x".into(),
+        };
+        assert_eq!(JobOutcome::Failed(failure).state(), JobState::Failed);
+    }
+}
