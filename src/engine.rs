@@ -214,20 +214,10 @@ impl Engine {
         let mut composer = self.composer(scene);
         let video_rect = fit_rect((src_w, src_h), (out_w, out_h));
         let list = composer.compose(at, video_rect);
-        let spec = CompositorSpec {
-            input: source.as_ref().map(|frame| InputSpec {
-                width: src_w,
-                height: src_h,
-                layout: PlaneLayout::Yuv420p,
-                color: frame_color(frame),
-            }),
-            output_width: out_w,
-            output_height: out_h,
-            output_color: output_color(out_h),
-            video_rect,
-            background,
-            frames_in_flight: 1,
-        };
+        let input = source
+            .as_ref()
+            .map(|frame| ((src_w, src_h), frame_color(frame)));
+        let spec = compositor_spec(input, (out_w, out_h), video_rect, background, 1);
         let mut compositor = Compositor::new(Arc::clone(&self.gpu), spec)?;
         let image = match &source {
             Some(frame) => {
@@ -278,6 +268,31 @@ fn frame_color(frame: &ffmpeg::frame::Video) -> ColorSpec {
     };
     let full_range = frame.color_range() == Range::JPEG || frame.format() == Pixel::YUVJ420P;
     ColorSpec { matrix, full_range }
+}
+
+/// The compositor for a yuv420p source of `input` (size, colour) — or none — landing in
+/// `video_rect` of an `out`-sized frame, output in the usual colour description for its height.
+fn compositor_spec(
+    input: Option<((u32, u32), ColorSpec)>,
+    out: (u32, u32),
+    video_rect: [f32; 4],
+    background: Color,
+    frames_in_flight: usize,
+) -> CompositorSpec {
+    CompositorSpec {
+        input: input.map(|((width, height), color)| InputSpec {
+            width,
+            height,
+            layout: PlaneLayout::Yuv420p,
+            color,
+        }),
+        output_width: out.0,
+        output_height: out.1,
+        output_color: output_color(out.1),
+        video_rect,
+        background,
+        frames_in_flight,
+    }
 }
 
 fn output_color(height: u32) -> ColorSpec {
@@ -377,20 +392,13 @@ impl GpuStage {
         in_flight: usize,
     ) -> Result<Self, EngineError> {
         let video_rect = fit_rect(src, out);
-        let spec = CompositorSpec {
-            input: Some(InputSpec {
-                width: src.0,
-                height: src.1,
-                layout: PlaneLayout::Yuv420p,
-                color: input_color,
-            }),
-            output_width: out.0,
-            output_height: out.1,
-            output_color: output_color(out.1),
+        let spec = compositor_spec(
+            Some((src, input_color)),
+            out,
             video_rect,
-            background: Color::BLACK,
-            frames_in_flight: in_flight.max(1),
-        };
+            Color::BLACK,
+            in_flight.max(1),
+        );
         let compositor = Compositor::new(gpu, spec)?;
         Ok(GpuStage {
             compositor,

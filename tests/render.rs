@@ -12,12 +12,7 @@ fn render_keeps_every_frame_the_duration_and_the_audio() {
     let input = dir.path().join("in.mp4");
     make_clip(&input, 3.0, (640, 360), 30, Audio::AacTone);
     let output = dir.path().join("out.mp4");
-    let out = run(&mut render_cmd(
-        &repo("demo/scenario.json"),
-        &input,
-        &output,
-    ));
-    assert!(out.status.success(), "render failed: {}", stderr(&out));
+    render_demo_ok(&input, &output, &[]);
 
     let probe = ffprobe(&output);
     let video = stream(&probe, "video").expect("a video stream");
@@ -140,12 +135,7 @@ fn pcm_audio_is_transcoded_to_aac() {
     let input = dir.path().join("in.mkv");
     make_clip(&input, 1.0, (640, 360), 25, Audio::Pcm);
     let output = dir.path().join("out.mp4");
-    let out = run(&mut render_cmd(
-        &repo("demo/scenario.json"),
-        &input,
-        &output,
-    ));
-    assert!(out.status.success(), "render failed: {}", stderr(&out));
+    render_demo_ok(&input, &output, &[]);
     let probe = ffprobe(&output);
     assert_eq!(stream(&probe, "audio").expect("audio")["codec_name"], "aac");
     assert_eq!(

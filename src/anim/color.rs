@@ -47,24 +47,14 @@ pub fn lerp_color(from: Color, to: Color, w: f64) -> Color {
     Rgba8::new(l(a.r, b.r), l(a.g, b.g), l(a.b, b.b), l(a.a, b.a)).to_color()
 }
 
-/// `#rgb` / `#rrggbb` only (the CWI plugins' notion of a hex colour), opaque.
+/// `#rgb` / `#rrggbb` only (the CWI plugins' notion of a hex colour), opaque; the digits are
+/// read by the one CSS colour parser.
 pub fn parse_hex_rgb(s: &str) -> Option<Color> {
     let hex = s.trim().strip_prefix('#')?;
-    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !matches!(hex.len(), 3 | 6) {
         return None;
     }
-    let digit = |i: usize| u8::from_str_radix(&hex[i..i + 1], 16).ok();
-    let pair = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
-    match hex.len() {
-        3 => Some(Color::rgba8(
-            digit(0)? * 17,
-            digit(1)? * 17,
-            digit(2)? * 17,
-            1.0,
-        )),
-        6 => Some(Color::rgba8(pair(0)?, pair(2)?, pair(4)?, 1.0)),
-        _ => None,
-    }
+    parse_css_color(s.trim())
 }
 
 /// Plugins parse colours exactly as scenario styles are parsed.

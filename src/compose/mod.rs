@@ -189,6 +189,12 @@ mod tests {
         Arc::new(parse_scenario(&bytes, &ParseOptions::default()).expect("sample parses"))
     }
 
+    /// A composer for cwi_demo_full, the realistic word-caption sample.
+    fn composer(options: ComposeOptions) -> Composer {
+        let fonts = crate::text::FontLibrary::load(None).expect("fonts installed");
+        Composer::new(sample("cwi_demo_full.json"), fonts.engine(), options)
+    }
+
     fn boxes(list: &DisplayList) -> Vec<[f32; 4]> {
         list.items
             .iter()
@@ -209,13 +215,7 @@ mod tests {
     fn word_caption_box_matches_the_reference_geometry() {
         // reference/cwi_demo_full/frame_5.160.png: the caption box spans x 320..960,
         // y 520..666 (two rows of words, 8px 16px padding, bottom-centre at (640, 666)).
-        let mut c = Composer::new(
-            sample("cwi_demo_full.json"),
-            crate::text::FontLibrary::load(None)
-                .expect("fonts")
-                .engine(),
-            ComposeOptions::default(),
-        );
+        let mut c = composer(ComposeOptions::default());
         let list = c.compose(5.16, [0.0, 0.0, 1280.0, 720.0]);
         let b = boxes(&list);
         assert_eq!(b.len(), 1, "one caption box: {b:?}");
@@ -236,35 +236,17 @@ mod tests {
 
     #[test]
     fn nothing_is_drawn_outside_every_cue() {
-        let mut c = Composer::new(
-            sample("cwi_demo_full.json"),
-            crate::text::FontLibrary::load(None)
-                .expect("fonts")
-                .engine(),
-            ComposeOptions::default(),
-        );
+        let mut c = composer(ComposeOptions::default());
         assert!(c.compose(0.5, [0.0, 0.0, 1280.0, 720.0]).is_empty());
     }
 
     #[test]
     fn stage_scales_to_the_output() {
-        let mut c = Composer::new(
-            sample("cwi_demo_full.json"),
-            crate::text::FontLibrary::load(None)
-                .expect("fonts")
-                .engine(),
-            ComposeOptions::default(),
-        );
+        let mut c = composer(ComposeOptions::default());
         let small = boxes(&c.compose(5.16, [0.0, 0.0, 1280.0, 720.0]))[0];
-        let mut c = Composer::new(
-            sample("cwi_demo_full.json"),
-            crate::text::FontLibrary::load(None)
-                .expect("fonts")
-                .engine(),
-            ComposeOptions {
-                css_stage_height: Some(720.0),
-            },
-        );
+        let mut c = composer(ComposeOptions {
+            css_stage_height: Some(720.0),
+        });
         let big = boxes(&c.compose(5.16, [0.0, 0.0, 1920.0, 1080.0]))[0];
         for i in 0..4 {
             assert!(

@@ -976,15 +976,12 @@ impl Compositor {
     fn write_instances(&mut self, slot_index: usize) -> Result<(), GpuError> {
         let needed = self.instances.len() * QUAD_INSTANCE_SIZE;
         let slot = &mut self.slots[slot_index];
-        if needed > slot.instances.size() {
-            slot.instances = HostBuffer::new(
-                &self.gpu,
-                needed.next_power_of_two(),
-                vk::BufferUsageFlags::VERTEX_BUFFER,
-                MemoryLocation::Upload,
-                "instance buffer",
-            )?;
-        }
+        slot.instances.grow_to(
+            needed,
+            vk::BufferUsageFlags::VERTEX_BUFFER,
+            MemoryLocation::Upload,
+            "instance buffer",
+        )?;
         let bytes = slot.instances.bytes_mut();
         for (inst, chunk) in self
             .instances
@@ -1017,15 +1014,12 @@ impl Compositor {
             })
             .sum();
         let slot = &mut self.slots[slot_index];
-        if needed > slot.atlas_staging.size() {
-            slot.atlas_staging = HostBuffer::new(
-                &self.gpu,
-                needed.next_power_of_two(),
-                vk::BufferUsageFlags::TRANSFER_SRC,
-                MemoryLocation::Upload,
-                "atlas staging",
-            )?;
-        }
+        slot.atlas_staging.grow_to(
+            needed,
+            vk::BufferUsageFlags::TRANSFER_SRC,
+            MemoryLocation::Upload,
+            "atlas staging",
+        )?;
         let staging = slot.atlas_staging.bytes_mut();
         let mut regions = Vec::with_capacity(self.uploads.len());
         let mut offset = 0usize;

@@ -94,12 +94,23 @@ impl HostBuffer {
         })
     }
 
-    pub(crate) fn handle(&self) -> vk::Buffer {
-        self.buffer
+    /// Replaces the buffer by one of at least `needed` bytes (rounded up to a power of two, so
+    /// growth is rare) when it is smaller. The old buffer must not be in use by the GPU.
+    pub(crate) fn grow_to(
+        &mut self,
+        needed: usize,
+        usage: vk::BufferUsageFlags,
+        location: MemoryLocation,
+        what: &'static str,
+    ) -> Result<(), GpuError> {
+        if needed > self.size {
+            *self = HostBuffer::new(&self.gpu, needed.next_power_of_two(), usage, location, what)?;
+        }
+        Ok(())
     }
 
-    pub(crate) fn size(&self) -> usize {
-        self.size
+    pub(crate) fn handle(&self) -> vk::Buffer {
+        self.buffer
     }
 
     /// The mapped bytes. Callers only touch them while no GPU work using this buffer is pending

@@ -638,6 +638,19 @@ impl JobStore {
         one_job(claimed)
     }
 
+    /// The row an update guarded by [`held_by`] returned, or why there was none.
+    async fn held_job(
+        &self,
+        rows: Vec<jobs::Model>,
+        id: &JobId,
+        worker_id: &str,
+    ) -> Result<Job, StoreError> {
+        match one_job(rows)? {
+            Some(job) => Ok(job),
+            None => Err(self.lease_lost(id, worker_id).await),
+        }
+    }
+
     /// Re-reads a job after a guarded update matched nothing, to say why.
     async fn lease_lost(&self, id: &JobId, worker: &str) -> StoreError {
         match self.get(id).await {
@@ -666,10 +679,7 @@ impl JobStore {
             .filter(held_by(id, worker_id))
             .exec_with_returning(&self.db)
             .await?;
-        match one_job(rows)? {
-            Some(job) => Ok(job),
-            None => Err(self.lease_lost(id, worker_id).await),
-        }
+        self.held_job(rows, id, worker_id).await
     }
 
     /// Persists a worker's progress on a job it holds; `percent` (clamped to 0–100) and
@@ -721,10 +731,7 @@ impl JobStore {
             .filter(held_by(id, worker_id))
             .exec_with_returning(&self.db)
             .await?;
-        match one_job(rows)? {
-            Some(job) => Ok(job),
-            None => Err(self.lease_lost(id, worker_id).await),
-        }
+        self.held_job(rows, id, worker_id).await
     }
 
     /// Ends a job that `worker_id` holds and releases its lease. A transition the state machine
@@ -853,10 +860,7 @@ impl JobStore {
             .filter(held_by(id, worker_id))
             .exec_with_returning(&self.db)
             .await?;
-        match one_job(rows)? {
-            Some(job) => Ok(job),
-            None => Err(self.lease_lost(id, worker_id).await),
-        }
+        self.held_job(rows, id, worker_id).await
     }
 
     async fn usage_in<C: ConnectionTrait>(

@@ -25,6 +25,12 @@ pub fn render_cmd(scenario: &Path, input: &Path, output: &Path) -> Command {
     cmd
 }
 
+/// Renders the bundled demo scenario over `input` (plus `extra` options) and asserts success.
+pub fn render_demo_ok(input: &Path, output: &Path, extra: &[&str]) {
+    let out = run(render_cmd(&repo("demo/scenario.json"), input, output).args(extra));
+    assert!(out.status.success(), "render failed: {}", stderr(&out));
+}
+
 pub fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/motiontext")
 }
