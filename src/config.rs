@@ -2,24 +2,95 @@
 //! `RENDERD__SECTION__KEY` environment variables. Read once at start; nothing reads the
 //! environment afterwards.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthConfig;
 use crate::compose::ComposeOptions;
 use crate::gpu::GpuConfig;
+use crate::media::{MediaConfig, OutputConfig};
 use crate::pipeline::EncoderChoice;
+use crate::queue::WorkerConfig;
+use crate::quota::{QuotaConfig, RateLimitConfig};
 use crate::scene::Limits;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub quota: QuotaConfig,
+    pub rate_limit: RateLimitConfig,
+    pub media: MediaConfig,
+    pub output: OutputConfig,
+    pub worker: WorkerConfig,
     pub render: RenderConfig,
     pub output_limits: OutputLimits,
     pub limits: Limits,
     pub gpu: GpuConfig,
     pub fonts: FontsConfig,
     pub compose: ComposeOptions,
+}
+
+/// `[server]`: the one port that serves gRPC, health, reflection and downloads.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Largest request or response message (a scenario is at most 5 MB).
+    pub max_message_bytes: usize,
+    /// HTTP/2 streams one connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// StatusStream streams open on this replica at once; more are RESOURCE_EXHAUSTED.
+    pub max_status_streams: usize,
+    /// Longest unary call (streams are bounded by their job instead).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// HTTP/2 keep-alive pings to idle clients, so dead connections are noticed.
+    #[serde(with = "humantime_serde")]
+    pub http2_keepalive: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            max_message_bytes: 8 * 1024 * 1024,
+            max_concurrent_streams: 2048,
+            max_status_streams: 20_000,
+            request_timeout: Duration::from_secs(30),
+            http2_keepalive: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[database]`: where jobs live.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path?mode=rwc` (default, a file under ./data) or `postgres://…` (several
+    /// replicas sharing one queue).
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: crate::store::DEFAULT_DATABASE_URL.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &crate::store::masked_url(&self.url))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -200,6 +271,24 @@ impl Config {
                 message: message.to_string(),
             })
         };
+        if let Err(err) = self.quota.validate() {
+            return Err(ConfigError::Invalid {
+                field: "quota",
+                message: err.to_string(),
+            });
+        }
+        if let Err(message) = self.worker.validate() {
+            return Err(ConfigError::Invalid {
+                field: "worker",
+                message,
+            });
+        }
+        if self.server.max_message_bytes < 64 * 1024 {
+            return invalid("server.max_message_bytes", "must be at least 64 KiB");
+        }
+        if self.server.request_timeout.is_zero() {
+            return invalid("server.request_timeout", "must be positive");
+        }
         if !(1..=16).contains(&self.render.frames_in_flight) {
             return invalid("render.frames_in_flight", "must be 1–16");
         }

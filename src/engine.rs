@@ -77,6 +77,19 @@ pub struct RenderRequest {
     pub encoder: Option<EncoderChoice>,
 }
 
+/// How scenarios are parsed everywhere (CLI, CreateRender validation, workers): the configured
+/// limits, and warnings for plugins renderd does not implement.
+pub fn scene_parse_options(config: &Config) -> ParseOptions {
+    ParseOptions {
+        limits: config.limits.clone(),
+        known_plugins: crate::anim::IMPLEMENTED
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ..ParseOptions::default()
+    }
+}
+
 pub struct Engine {
     config: Config,
     gpu: Arc<Gpu>,
@@ -100,14 +113,7 @@ impl Engine {
     }
 
     fn parse_options(&self) -> ParseOptions {
-        ParseOptions {
-            limits: self.config.limits.clone(),
-            known_plugins: crate::anim::IMPLEMENTED
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            ..ParseOptions::default()
-        }
+        scene_parse_options(&self.config)
     }
 
     /// Parses a scenario (v1.3 or v2.0); warnings are logged and kept in the scene.

@@ -4,6 +4,8 @@
 #![deny(unsafe_code)]
 
 pub mod anim;
+pub mod app;
+pub mod auth;
 pub mod compose;
 pub mod config;
 pub mod domain;
@@ -11,8 +13,11 @@ pub mod engine;
 pub mod gpu;
 pub mod grpc;
 pub mod imagecmp;
+pub mod media;
 pub mod pipeline;
 pub mod progress;
+pub mod queue;
+pub mod quota;
 pub mod scene;
 pub mod store;
 pub mod text;

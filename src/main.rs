@@ -70,6 +70,26 @@ enum Command {
     },
     /// List the Vulkan devices and whether NVENC can open.
     Devices,
+    /// Serve render.v1.RenderService (with health, reflection and downloads) on
+    /// `[server] listen`, rendering queued jobs with this machine's GPU.
+    Serve,
+    /// Print a JWT for USER signed with the configured HS256 secret (the development secret
+    /// when none is configured), for development and tests.
+    Token {
+        #[arg(long)]
+        user: String,
+        /// Plan whose quotas apply (default: `[auth] default_plan`).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Roles, e.g. `--role admin`; repeatable.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Lifetime, e.g. `1h`, `30m`, `7d`.
+        #[arg(long, default_value = "1h", value_parser = humantime_serde::re::humantime::parse_duration)]
+        ttl: Duration,
+    },
+    /// Apply the job database's pending migrations and exit.
+    Migrate,
 }
 
 fn main() {
@@ -156,6 +176,32 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", output.display());
             Ok(())
         }
+        Command::Serve => serve(config),
+        Command::Token {
+            user,
+            plan,
+            roles,
+            ttl,
+        } => {
+            let auth = renderd::app::effective_auth(&config)?;
+            let token = renderd::auth::mint_hs256(
+                &auth,
+                &renderd::auth::MintRequest {
+                    user_id: user,
+                    plan,
+                    roles,
+                    ttl,
+                },
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Migrate => runtime()?.block_on(async {
+            let store = renderd::store::JobStore::connect(&config.database.url).await?;
+            store.migrate().await?;
+            println!("job database is up to date");
+            Ok(())
+        }),
         Command::Devices => {
             for (name, kind) in renderd::gpu::list_devices()? {
                 println!("vulkan: {name} ({kind:?})");
@@ -171,6 +217,33 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("renderd-rt")
+        .build()
+        .context("starting the async runtime")
+}
+
+fn serve(config: Config) -> Result<()> {
+    runtime()?.block_on(async {
+        let mut running = renderd::app::start(config).await?;
+        println!("listening on {}", running.addr);
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            _ = sigterm.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+            result = running.wait() => {
+                result.context("the server stopped")?;
+                bail!("the server stopped unexpectedly");
+            }
+        }
+        running.shutdown().await.context("shutting down")?;
+        Ok(())
+    })
 }
 
 fn render(config: Config, scenario: &Path, req: RenderRequest) -> Result<()> {

@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::pipeline::EncoderKind;
+
 /// What the engine is doing right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RenderStage {
@@ -29,6 +31,8 @@ pub struct Progress {
     pub frames_total: u64,
     /// Frames per second over the render so far.
     pub fps: f64,
+    /// The video encoder actually open, once it is.
+    pub encoder: Option<EncoderKind>,
 }
 
 /// A sink for progress updates; called from the render threads, so it must be cheap.

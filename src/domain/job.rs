@@ -214,6 +214,44 @@ pub struct JobProgress {
     pub encoder: Option<String>,
 }
 
+/// Which video encoder a job asks for. `Nvenc` is a preference: where the GPU has no NVENC the
+/// job falls back to x264 (datacenter GPUs lack the encoder block); `X264` forces x264.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderPreference {
+    #[default]
+    Auto,
+    Nvenc,
+    X264,
+}
+
+/// The render options a job was created with, stored as JSON in the job row. `None` keeps the
+/// source's value (size, fps) or the server's default (quality).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<u8>,
+    pub encoder: EncoderPreference,
+}
+
+impl JobOptions {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_else(|_| serde_json::json!({}))
+    }
+
+    /// Reads the stored options; a row written by a newer version with unknown fields fails.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(value.clone())
+    }
+}
+
 /// A render job as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Job {
@@ -333,5 +371,27 @@ mod tests {
             message: "x".into(),
         };
         assert_eq!(JobOutcome::Failed(failure).state(), JobState::Failed);
+    }
+
+    #[test]
+    fn job_options_round_trip_through_json() {
+        let options = JobOptions {
+            width: Some(1280),
+            height: Some(720),
+            fps: None,
+            quality: Some(80),
+            encoder: EncoderPreference::Nvenc,
+        };
+        let json = options.to_json();
+        assert_eq!(
+            json,
+            serde_json::json!({"width": 1280, "height": 720, "quality": 80, "encoder": "nvenc"})
+        );
+        assert_eq!(JobOptions::from_json(&json).expect("parse"), options);
+        assert_eq!(
+            JobOptions::from_json(&serde_json::json!({})).expect("empty"),
+            JobOptions::default()
+        );
+        assert!(JobOptions::from_json(&serde_json::json!({"format": "webm"})).is_err());
     }
 }

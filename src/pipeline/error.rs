@@ -15,6 +15,14 @@ pub enum EncoderKind {
 
 impl EncoderKind {
     /// The FFmpeg codec name behind this encoder.
+    /// The name jobs record: `nvenc` or `x264`.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            EncoderKind::Nvenc => "nvenc",
+            EncoderKind::X264 => "x264",
+        }
+    }
+
     pub fn codec_name(self) -> &'static str {
         match self {
             EncoderKind::Nvenc => "h264_nvenc",

@@ -287,6 +287,7 @@ pub fn render_file(
         frames_done: 0,
         frames_total: 0,
         fps: 0.0,
+        encoder: None,
     });
     let (info, start_s) = probe::probe_with_start(&spec.input)?;
     let out_fps = spec.fps.unwrap_or(info.fps).reduce();
@@ -408,6 +409,7 @@ pub fn render_file(
         frames_done: report.frames,
         frames_total: report.frames,
         fps: report.fps,
+        encoder: Some(report.encoder),
     });
     tracing::info!(
         frames = report.frames, source_frames = decoded.source_frames,

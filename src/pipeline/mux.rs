@@ -13,7 +13,8 @@ use super::error::{EncoderKind, RenderError, StageError};
 use super::{OutputFormat, Stop};
 use crate::progress::{Progress, ProgressSink, RenderStage};
 
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+/// Progress goes out at most this often: status streams promise updates within 100 ms.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(20);
 
 pub(crate) struct MuxJob<'a> {
     pub(crate) input: &'a Path,
@@ -178,6 +179,7 @@ pub(crate) fn run_muxer(
                 frames_done: frames,
                 frames_total: job.frames_total_estimate.max(frames),
                 fps: frames as f64 / started.elapsed().as_secs_f64().max(1e-6),
+                encoder: Some(encoder_kind),
             });
         }
     }
@@ -188,6 +190,7 @@ pub(crate) fn run_muxer(
         frames_done: frames,
         frames_total: frames,
         fps: frames as f64 / started.elapsed().as_secs_f64().max(1e-6),
+        encoder: Some(encoder_kind),
     });
     let t = Instant::now();
     video

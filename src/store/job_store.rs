@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
-    DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
+    DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, Iterable, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
     TransactionTrait, TryInsertResult,
 };
 
@@ -21,7 +21,7 @@ use crate::domain::job::{
 /// Where the job database lives when nothing is configured: a SQLite file under `./data`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/renderd.db?mode=rwc";
 /// History page size when the caller asks for none (AIP-158 `page_size = 0`).
-pub const DEFAULT_PAGE_SIZE: u32 = 20;
+pub const DEFAULT_PAGE_SIZE: u32 = 10;
 /// Larger page sizes are lowered to this.
 pub const MAX_PAGE_SIZE: u32 = 100;
 /// The failure code of a job whose workers kept dying until its attempts ran out.
@@ -120,7 +120,8 @@ fn lease_deadline(from: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     )
 }
 
-fn masked_url(url: &str) -> String {
+/// The URL with any password replaced by `***`, for logs.
+pub fn masked_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
@@ -488,14 +489,33 @@ impl JobStore {
         Self::find_model(&self.db, id).await
     }
 
+    /// The jobs with these ids that exist, in no particular order, WITHOUT their scenarios
+    /// (`scenario_json` is empty): the status fan-out polls many jobs in one query and never
+    /// needs the up to 5 MB documents.
+    pub async fn statuses(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        jobs::Entity::find()
+            .select_only()
+            .columns(jobs::Column::iter().filter(|c| !matches!(c, jobs::Column::ScenarioJson)))
+            .column_as(Expr::value(""), jobs::Column::ScenarioJson)
+            .filter(jobs::Column::Id.is_in(ids.iter().map(|id| id.as_str().to_owned())))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(job_from_model)
+            .collect()
+    }
+
     /// Jobs newest first, `owner` = `None` listing everyone's (admin). Returns the page and the
     /// token of the next one (`None` on the last page). `page_size` 0 means
     /// [`DEFAULT_PAGE_SIZE`]; more than [`MAX_PAGE_SIZE`] is lowered to it. A token is valid only
-    /// with the same `owner` and `state` it was issued for.
+    /// with the same `owner` and `states` (empty: every state) it was issued for.
     pub async fn list(
         &self,
         owner: Option<&str>,
-        state: Option<JobState>,
+        states: &[JobState],
         page_size: u32,
         page_token: Option<&str>,
     ) -> Result<(Vec<Job>, Option<String>), StoreError> {
@@ -507,12 +527,12 @@ impl JobStore {
         if let Some(owner) = owner {
             query = query.filter(jobs::Column::Owner.eq(owner));
         }
-        if let Some(state) = state {
-            query = query.filter(jobs::Column::State.eq(state.as_str()));
+        if !states.is_empty() {
+            query = query.filter(jobs::Column::State.is_in(states.iter().map(|s| s.as_str())));
         }
         if let Some(token) = page_token.filter(|t| !t.is_empty()) {
             let after =
-                PageToken::decode(token, owner, state).ok_or(StoreError::InvalidPageToken)?;
+                PageToken::decode(token, owner, states).ok_or(StoreError::InvalidPageToken)?;
             let at = to_db(after.created_at);
             query = query.filter(
                 Condition::any().add(jobs::Column::CreatedAt.lt(at)).add(
@@ -539,7 +559,7 @@ impl JobStore {
                     created_at: last.created_at,
                     id: last.id.clone(),
                 }
-                .encode(owner, state)
+                .encode(owner, states)
             })
         } else {
             None

@@ -10,7 +10,7 @@ mod page_token;
 
 pub use error::{QuotaKind, StoreError, StoreErrorKind};
 pub use job_store::{
-    JobStore, NewJob, ProgressUpdate, QuotaLimits, Usage, ATTEMPTS_EXHAUSTED_CODE,
+    masked_url, JobStore, NewJob, ProgressUpdate, QuotaLimits, Usage, ATTEMPTS_EXHAUSTED_CODE,
     DEFAULT_DATABASE_URL, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
 

@@ -16,10 +16,18 @@ pub(crate) struct PageToken {
 }
 
 /// A fingerprint of the listing's filter (FNV-1a over its parts); not a secret, only a guard.
-fn filter_fingerprint(owner: Option<&str>, state: Option<JobState>) -> u64 {
+/// `states` empty means every state; order and repeats do not matter.
+fn filter_fingerprint(owner: Option<&str>, states: &[JobState]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let owner_part = owner.map_or_else(|| "*".to_owned(), |o| format!("o:{o}"));
-    let state_part = state.map_or("*", JobState::as_str);
+    let mut names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let state_part = if names.is_empty() {
+        "*".to_owned()
+    } else {
+        names.join(",")
+    };
     for byte in owner_part.bytes().chain([0u8]).chain(state_part.bytes()) {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -28,18 +36,18 @@ fn filter_fingerprint(owner: Option<&str>, state: Option<JobState>) -> u64 {
 }
 
 impl PageToken {
-    pub fn encode(&self, owner: Option<&str>, state: Option<JobState>) -> String {
+    pub fn encode(&self, owner: Option<&str>, states: &[JobState]) -> String {
         let text = format!(
             "{VERSION}|{}|{}|{:016x}",
             self.created_at.timestamp_micros(),
             self.id,
-            filter_fingerprint(owner, state)
+            filter_fingerprint(owner, states)
         );
         URL_SAFE_NO_PAD.encode(text)
     }
 
     /// `None` when the token is malformed or was made for another filter.
-    pub fn decode(token: &str, owner: Option<&str>, state: Option<JobState>) -> Option<Self> {
+    pub fn decode(token: &str, owner: Option<&str>, states: &[JobState]) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let mut parts = text.split('|');
@@ -48,7 +56,7 @@ impl PageToken {
         if version != VERSION || parts.next().is_some() {
             return None;
         }
-        if u64::from_str_radix(fingerprint, 16).ok()? != filter_fingerprint(owner, state) {
+        if u64::from_str_radix(fingerprint, 16).ok()? != filter_fingerprint(owner, states) {
             return None;
         }
         let created_at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?;
@@ -68,20 +76,20 @@ mod tests {
                 .expect("valid instant"),
             id: JobId::generate(),
         };
-        let text = token.encode(Some("alice"), Some(JobState::Queued));
+        let text = token.encode(Some("alice"), &[JobState::Queued]);
         assert_eq!(
-            PageToken::decode(&text, Some("alice"), Some(JobState::Queued)),
+            PageToken::decode(&text, Some("alice"), &[JobState::Queued]),
             Some(token.clone())
         );
         assert_eq!(
-            PageToken::decode(&text, Some("bob"), Some(JobState::Queued)),
+            PageToken::decode(&text, Some("bob"), &[JobState::Queued]),
             None
         );
-        assert_eq!(PageToken::decode(&text, Some("alice"), None), None);
-        assert_eq!(PageToken::decode(&text, None, Some(JobState::Queued)), None);
-        assert_eq!(PageToken::decode("", None, None), None);
-        assert_eq!(PageToken::decode("!!!", None, None), None);
+        assert_eq!(PageToken::decode(&text, Some("alice"), &[]), None);
+        assert_eq!(PageToken::decode(&text, None, &[JobState::Queued]), None);
+        assert_eq!(PageToken::decode("", None, &[]), None);
+        assert_eq!(PageToken::decode("!!!", None, &[]), None);
         let forged = URL_SAFE_NO_PAD.encode("v1|12|not-a-uuid|0");
-        assert_eq!(PageToken::decode(&forged, None, None), None);
+        assert_eq!(PageToken::decode(&forged, None, &[]), None);
     }
 }

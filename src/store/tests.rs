@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 
 use super::*;
-use crate::domain::job::{JobFailure, JobId, JobOutcome, JobOutput, JobState, Stage};
+use crate::domain::job::{Job, JobFailure, JobId, JobOutcome, JobOutput, JobState, Stage};
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -181,6 +181,22 @@ async fn get_returns_the_stored_job_or_not_found(store: &JobStore) {
     let missing = JobId::generate();
     let err = store.get(&missing).await.expect_err("missing job");
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
+    let (other, _) = store.create(new_job("bob", None)).await.expect("create");
+    let mut many = store
+        .statuses(&[job.id.clone(), missing, other.id.clone()])
+        .await
+        .expect("statuses");
+    many.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let mut expected: Vec<Job> = [job, other]
+        .into_iter()
+        .map(|j| Job {
+            scenario_json: String::new(),
+            ..j
+        })
+        .collect();
+    expected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    assert_eq!(many, expected, "existing jobs only, scenarios left out");
+    assert!(store.statuses(&[]).await.expect("empty").is_empty());
 }
 
 async fn list_pages_newest_first_with_opaque_tokens(store: &JobStore) {
@@ -205,7 +221,7 @@ async fn list_pages_newest_first_with_opaque_tokens(store: &JobStore) {
     let mut sizes = Vec::new();
     loop {
         let (page, next) = store
-            .list(Some("alice"), None, 3, token.as_deref())
+            .list(Some("alice"), &[], 3, token.as_deref())
             .await
             .expect("page");
         sizes.push(page.len());
@@ -219,7 +235,7 @@ async fn list_pages_newest_first_with_opaque_tokens(store: &JobStore) {
     assert_eq!(sizes, vec![3, 3, 1]);
     assert_eq!(seen, alice, "newest first, each job exactly once");
 
-    let (everyone, next) = store.list(None, None, 0, None).await.expect("admin");
+    let (everyone, next) = store.list(None, &[], 0, None).await.expect("admin");
     assert_eq!(everyone.len(), 9);
     assert_eq!(next, None);
     let times: Vec<DateTime<Utc>> = everyone.iter().map(|job| job.created_at).collect();
@@ -227,7 +243,7 @@ async fn list_pages_newest_first_with_opaque_tokens(store: &JobStore) {
 
     store.cancel(&alice[0]).await.expect("cancel newest");
     let (cancelled, _) = store
-        .list(Some("alice"), Some(JobState::Cancelled), 10, None)
+        .list(Some("alice"), &[JobState::Cancelled], 10, None)
         .await
         .expect("filter");
     assert_eq!(
@@ -235,15 +251,12 @@ async fn list_pages_newest_first_with_opaque_tokens(store: &JobStore) {
         vec![&alice[0]]
     );
 
-    let (_, alice_token) = store
-        .list(Some("alice"), None, 2, None)
-        .await
-        .expect("page");
+    let (_, alice_token) = store.list(Some("alice"), &[], 2, None).await.expect("page");
     let alice_token = alice_token.expect("more pages");
     for (owner, state, token) in [
-        (Some("bob"), None, alice_token.as_str()),
-        (Some("alice"), Some(JobState::Queued), alice_token.as_str()),
-        (Some("alice"), None, "bm90LWEtdG9rZW4"),
+        (Some("bob"), &[][..], alice_token.as_str()),
+        (Some("alice"), &[JobState::Queued][..], alice_token.as_str()),
+        (Some("alice"), &[][..], "bm90LWEtdG9rZW4"),
     ] {
         let err = store
             .list(owner, state, 2, Some(token))
@@ -252,10 +265,27 @@ async fn list_pages_newest_first_with_opaque_tokens(store: &JobStore) {
         assert_eq!(err.kind(), StoreErrorKind::InvalidArgument);
     }
     let (first_page, _) = store
-        .list(Some("alice"), None, 2, Some(""))
+        .list(Some("alice"), &[], 2, Some(""))
         .await
         .expect("empty");
     assert_eq!(first_page.len(), 2, "an empty token is the first page");
+    // Several states at once; the token binds the set, not its order.
+    let states = [JobState::Queued, JobState::Cancelled];
+    let (page, token) = store
+        .list(Some("alice"), &states, 2, None)
+        .await
+        .expect("two states");
+    assert_eq!(page.len(), 2);
+    let reversed = [JobState::Cancelled, JobState::Queued];
+    let (rest, _) = store
+        .list(Some("alice"), &reversed, 100, token.as_deref())
+        .await
+        .expect("same set, other order");
+    assert_eq!(
+        page.len() + rest.len(),
+        7,
+        "alice's seven jobs, queued or cancelled"
+    );
 }
 
 async fn claim_takes_the_oldest_queued_job_once(store: &JobStore) {
@@ -683,7 +713,7 @@ async fn concurrent_creates_never_exceed_the_concurrent_limit(store: &JobStore) 
     assert_eq!(admitted.len(), 2);
     assert_eq!(refused, 48);
     let (stored, _) = store
-        .list(Some("racer"), None, 100, None)
+        .list(Some("racer"), &[], 100, None)
         .await
         .expect("list");
     assert_eq!(stored.len(), 2);

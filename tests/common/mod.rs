@@ -152,3 +152,4 @@ pub fn extract_frame(video: &Path, t: f64, png: &Path) {
         stderr(&out)
     );
 }
+pub mod server;

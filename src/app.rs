@@ -1,0 +1,337 @@
+//! The composition root: builds every part once from the configuration, serves gRPC, health,
+//! reflection and downloads on one port, and shuts down gracefully.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic::transport::Server;
+
+use crate::auth::{AuthConfig, AuthLayer, Verifier};
+use crate::config::Config;
+use crate::engine::{scene_parse_options, Engine};
+use crate::grpc::pb::render_service_server::RenderServiceServer;
+use crate::grpc::pb::FILE_DESCRIPTOR_SET;
+use crate::grpc::service::RenderApi;
+use crate::grpc::status::{ApiError, Lang};
+use crate::media::{download_router, InputResolver, OutputStore};
+use crate::queue::{StatusHub, WorkerPool, WorkerPoolParts};
+use crate::quota::{QuotaService, RateLimiter};
+use crate::store::JobStore;
+
+/// Where the development HS256 secret is kept when no key is configured.
+pub const DEV_SECRET_FILE: &str = "./data/dev-jwt-secret";
+/// Where the download-URL key is kept when neither it nor an HMAC secret is configured.
+const URL_KEY_FILE: &str = "./data/url-signing-key";
+
+/// Paths that need no token: health checks, reflection, and downloads (signed URLs instead).
+const PUBLIC_PREFIXES: [&str; 4] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/downloads/",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+fn config_error(e: impl std::fmt::Display) -> StartError {
+    StartError::Config(e.to_string())
+}
+
+/// The auth section as the server uses it: with no key configured at all, a development
+/// HS256 secret kept in [`DEV_SECRET_FILE`] (created on first start).
+pub fn effective_auth(config: &Config) -> Result<AuthConfig, StartError> {
+    let mut auth = config.auth.clone();
+    let nothing_configured =
+        auth.hs256_secret.is_none() && auth.hs256_secret_file.is_none() && auth.jwks_file.is_none();
+    if nothing_configured {
+        let path = PathBuf::from(DEV_SECRET_FILE);
+        crate::auth::ensure_dev_secret(&path).map_err(|source| StartError::Io {
+            what: format!("creating the development JWT secret {}", path.display()),
+            source,
+        })?;
+        auth.hs256_secret_file = Some(path);
+    }
+    Ok(auth)
+}
+
+/// The download-URL signing key: configured, else derived from the HMAC secret (so every
+/// replica with the same configuration agrees), else a key kept in [`URL_KEY_FILE`].
+fn url_signing_key(config: &Config, auth: &AuthConfig) -> Result<Vec<u8>, StartError> {
+    if let Some(key) = &config.output.signing_key {
+        return Ok(key.as_bytes().to_vec());
+    }
+    let secret = match (&auth.hs256_secret, &auth.hs256_secret_file) {
+        (Some(secret), _) => secret.clone(),
+        (None, Some(path)) => read_trimmed(path)?,
+        (None, None) => {
+            crate::auth::ensure_dev_secret(Path::new(URL_KEY_FILE)).map_err(|source| {
+                StartError::Io {
+                    what: format!("creating the URL signing key {URL_KEY_FILE}"),
+                    source,
+                }
+            })?
+        }
+    };
+    let mut hash = Sha256::new();
+    hash.update(b"renderd download URLs\0");
+    hash.update(secret.as_bytes());
+    Ok(hash.finalize().to_vec())
+}
+
+fn read_trimmed(path: &Path) -> Result<String, StartError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|source| StartError::Io {
+            what: format!("reading {}", path.display()),
+            source,
+        })
+}
+
+/// A lease owner name unique to this process: host, pid and a random suffix.
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "renderd".to_owned());
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &suffix[suffix.len() - 8..]
+    )
+}
+
+/// A running server. Call [`Running::shutdown`] to stop it gracefully.
+pub struct Running {
+    /// The address the server listens on (the real port when the configuration said 0).
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    workers: Arc<WorkerPool>,
+    health: tonic_health::server::HealthReporter,
+    grace: std::time::Duration,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// SIGTERM behaviour: report NOT_SERVING, end status streams (clients reconnect
+    /// elsewhere), stop accepting calls, let running renders finish within the grace period
+    /// and put the others back in the queue.
+    pub async fn shutdown(self) -> Result<(), tonic::transport::Error> {
+        tracing::info!("shutting down");
+        self.health
+            .set_not_serving::<RenderServiceServer<RenderApi>>()
+            .await;
+        self.stop.send_replace(true);
+        self.workers.shutdown(self.grace).await;
+        for task in &self.background {
+            task.abort();
+        }
+        let result = match self.server.await {
+            Ok(result) => result,
+            Err(err) => {
+                tracing::error!(error = %err, "the server task failed");
+                Ok(())
+            }
+        };
+        tracing::info!("stopped");
+        result
+    }
+
+    /// Waits until the server stops on its own (it does not, short of an error).
+    pub async fn wait(&mut self) -> Result<(), tonic::transport::Error> {
+        match (&mut self.server).await {
+            Ok(result) => result,
+            Err(err) => {
+                tracing::error!(error = %err, "the server task failed");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Builds everything and starts serving on `config.server.listen`.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    tracing::info!(config = ?config, "starting");
+    let store = JobStore::connect(&config.database.url).await?;
+    store.migrate().await?;
+
+    let auth = effective_auth(&config)?;
+    let verifier = Arc::new(Verifier::new(&auth).map_err(config_error)?);
+    if auth.hs256_secret_file.as_deref() == Some(Path::new(DEV_SECRET_FILE)) {
+        tracing::warn!(
+            "no JWT key configured: using the development secret in {DEV_SECRET_FILE}; \
+             mint tokens with `renderd token --user ID`"
+        );
+    }
+
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Io {
+        what: "reading the listen address".into(),
+        source,
+    })?;
+    let base_url = config
+        .output
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let outputs = Arc::new(
+        OutputStore::new(&config.output, base_url, url_signing_key(&config, &auth)?).map_err(
+            |source| StartError::Io {
+                what: format!("creating the output folder {}", config.output.dir.display()),
+                source,
+            },
+        )?,
+    );
+    let inputs = Arc::new(InputResolver::new(&config.media).map_err(config_error)?);
+    let quota = QuotaService::new(store.clone(), config.quota.clone());
+    let limiter = Arc::new(RateLimiter::new(&config.rate_limit).map_err(config_error)?);
+
+    // The GPU, the encoder probe and the fonts: seconds of blocking work.
+    let engine_config = config.clone();
+    let engine = tokio::task::spawn_blocking(move || Engine::new(engine_config))
+        .await
+        .map_err(|e| StartError::Config(format!("GPU initialisation stopped: {e}")))??;
+    let nvenc = tokio::task::spawn_blocking(crate::pipeline::nvenc_available)
+        .await
+        .unwrap_or(false);
+    tracing::info!(
+        gpu = engine.gpu().device_name(),
+        encoder = if nvenc { "nvenc" } else { "x264" },
+        "render engine ready"
+    );
+
+    let (stop, stop_rx) = watch::channel(false);
+    let hub = StatusHub::new(store.clone(), config.worker.status_poll);
+    let background = vec![
+        tokio::spawn(hub.clone().run_poller(wait_for_stop(stop_rx.clone()))),
+        limiter.spawn_housekeeping(),
+    ];
+    let finished_quota = quota.clone();
+    let workers = Arc::new(WorkerPool::start(
+        WorkerPoolParts {
+            store: store.clone(),
+            hub: hub.clone(),
+            engine: Arc::new(engine),
+            inputs: Arc::clone(&inputs),
+            outputs: Arc::clone(&outputs),
+            config: config.worker.clone(),
+            on_finished: Arc::new(move |job| {
+                let quota = finished_quota.clone();
+                let owner = job.owner.clone();
+                tokio::spawn(async move { quota.invalidate(&owner).await });
+            }),
+        },
+        worker_id(),
+    ));
+    if let Ok(removed) = inputs.remove_stale_downloads() {
+        if removed > 0 {
+            tracing::info!(removed, "removed downloads left by an earlier run");
+        }
+    }
+
+    let api = RenderApi {
+        store,
+        quota,
+        limiter,
+        hub,
+        workers: Arc::clone(&workers),
+        inputs,
+        outputs: Arc::clone(&outputs),
+        parse_options: scene_parse_options(&config),
+        output_limits: config.output_limits.clone(),
+        default_quality: config.render.quality,
+        streams: Arc::new(Semaphore::new(config.server.max_status_streams)),
+        shutdown: stop_rx.clone(),
+    };
+    let max_message = config.server.max_message_bytes;
+    let render_service = RenderServiceServer::new(api)
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = || {
+        // Both reflection versions list every service, themselves included.
+        tonic_reflection::server::Builder::configure()
+            .include_reflection_service(false)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1().map_err(config_error)?;
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(config_error)?;
+
+    let routes = Routes::from(download_router(outputs))
+        .add_service(render_service)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    let auth_layer = AuthLayer::new(
+        verifier,
+        PUBLIC_PREFIXES.iter().map(|p| (*p).to_owned()).collect(),
+        Arc::new(|err, headers| {
+            ApiError::Unauthenticated {
+                detail: err.to_string(),
+            }
+            .into_status(Lang::from_headers(headers))
+        }),
+    );
+    let server = Server::builder()
+        .accept_http1(true)
+        .timeout(config.server.request_timeout)
+        .max_concurrent_streams(config.server.max_concurrent_streams)
+        .http2_keepalive_interval(Some(config.server.http2_keepalive))
+        .tcp_nodelay(true)
+        .layer(auth_layer)
+        .add_routes(routes);
+    health.set_serving::<RenderServiceServer<RenderApi>>().await;
+    let incoming = TcpListenerStream::new(listener);
+    let server =
+        tokio::spawn(server.serve_with_incoming_shutdown(incoming, wait_for_stop(stop_rx)));
+    tracing::info!(%addr, "serving render.v1.RenderService, health, reflection and downloads");
+    Ok(Running {
+        addr,
+        stop,
+        server,
+        workers,
+        health,
+        grace: config.worker.shutdown_grace,
+        background,
+    })
+}
+
+async fn wait_for_stop(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}

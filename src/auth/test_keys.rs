@@ -1,0 +1,98 @@
+//! Throwaway test keys (generated with `openssl genpkey` for these tests only) and their
+//! public halves as JWKs.
+
+pub const RSA_1_PRIVATE_PEM: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC0MlQhCBY3gQXD
+hL/xpHVwUOWcu/uJaq67ISsvH57pJcQI7M+QiCSpgMmJW+O1asybEGHn7COmJbBh
+NlP5jed4NZ/2/3JMSDK87aBye1RwM1jx5vdNPS5Ag6ZJYFObfGeKUuwLnLih+Phv
+SCoCExZaUx+NUm2am4w2i7giGJxwgfay0FOcAi9PalxUTY4NPkvGsfurdqztV0QG
+sBQlE65w34fm7xPAA2ErU3uPYaJpepEucZIjLjs2kVjGURTqmMy2QOmMhJsyUQwy
+6i0jf9YhD4xKq6oXfhiVTZnEPVf78gP2J00BlOfKaFLSp1ONZTuqyxB+OeOoa/gV
+7k1P5RNpAgMBAAECggEAJCfgCQOsH4VoIGerssLOnJNiyuzOBu/MsPfyCAHGex3s
+hGTtreCfSJJyfbjeCunrtWZXWrdfHMh9qDfEKDPAoLZTyzXMm4E2CwH7+lSEKAIp
+g9oVv136AJBZxmnJRM60oMTMH3VZ94fy4zM92I43YzbAAzVpkAbLXqtwrgi1pP4c
+jrBpS4so/oAls96sQJS7tsmM6SOgxiGrinlZXCQ9DC2iJ4aW0XwaQFtLIRLUEVMw
+QrXJt1CTzqKs5Z3Qr/DV4uqLaVyoZnWPryhzDfTmhAPtpOXWMEF+mAlhZjzVMWUS
+UolPOut0lfLEn/jkfP3nDiouvsuhMiaHLwNdGHYVvQKBgQDXV06C4rcACcSawJGW
+W+nl8to/8X8mSr4u+ehp6UKHmwfrXHAJp1dLkfAASRJN/nIFNQF8qiAYuEARxqDi
+bjZh2XAqmn8ozo6l2FZabBsqyQEyjK09evKrd9ynJk0ZpdJY3/yONp7EG2ZNSLpw
+aB2aYdtBmrn/B+/Ma9JnfpinvQKBgQDWOEj+RmnhUt+Oxl5CtTf89mNzn3DgeGRv
+8EanR5Gkqy8oXz5EdI2fO/XmqbqrQdk+G+eyb9iSJfZK8zIE1AxzK6cSsGSj97jg
+jO3PXqTmWm/m39Mno6ba0lz4SiI6pI4qLAMuVxz83v6ff0amfsMPuJJYAyb2k2rp
+FntY8z4PHQKBgQDU22Mq84lqyz0Aryr50n8Aoq5jmIZTxnv5mWPIFR+DRZZtauEA
+Wd5rP6VZ0uD6IXJ5fSysGspBRRdnusxbJhAxZqp+IlthbdQJUTACj2vHPgsl+XJh
+HD/1iDSfMLfzizrCSR2vQYRsWp0j9aj85Z2ldecyEQybcC/0A/xl+vhQjQKBgF/n
+OuZ7Z5N0opksva5nqvUY6VUuID6eJ3jlvPvO0qlB6g7M9Pd4pp6PHXtyqRtak4N2
+wrfj0rU7QZQ0ZEQ9GoXFGTsItUWi9aWx8hVQbcqi2k4mDkZEwcJdQzn1FnXijbLb
+mWD5pwSeYKfPNzX6siErpHi6kIr7XHWVlwsveq0RAoGAR9l2p2XPv+wmN1XMIVCt
+5abku1H6D/CYWxLf3pp9zhG6avBVuW9gOEIRaLwh3CYxU4VNLtsJTyu6wP2E5+B+
+d+rHr9vFo7hE/4zj2Q3KPjrKTHqmmRXnNH/cK/rULMrIKvDLapqg1ABT9BQ7HSJG
+TRhHOWvyUXfqZW38pFB+4uI=
+-----END PRIVATE KEY-----
+";
+pub const RSA_1_PUBLIC_PEM: &str = "\
+-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtDJUIQgWN4EFw4S/8aR1
+cFDlnLv7iWquuyErLx+e6SXECOzPkIgkqYDJiVvjtWrMmxBh5+wjpiWwYTZT+Y3n
+eDWf9v9yTEgyvO2gcntUcDNY8eb3TT0uQIOmSWBTm3xnilLsC5y4ofj4b0gqAhMW
+WlMfjVJtmpuMNou4IhiccIH2stBTnAIvT2pcVE2ODT5LxrH7q3as7VdEBrAUJROu
+cN+H5u8TwANhK1N7j2GiaXqRLnGSIy47NpFYxlEU6pjMtkDpjISbMlEMMuotI3/W
+IQ+MSquqF34YlU2ZxD1X+/ID9idNAZTnymhS0qdTjWU7qssQfjnjqGv4Fe5NT+UT
+aQIDAQAB
+-----END PUBLIC KEY-----
+";
+/// JWK members of the public key, without `kid`/`alg`.
+pub const RSA_1_JWK_MEMBERS: &str = r#""kty":"RSA","n":"tDJUIQgWN4EFw4S_8aR1cFDlnLv7iWquuyErLx-e6SXECOzPkIgkqYDJiVvjtWrMmxBh5-wjpiWwYTZT-Y3neDWf9v9yTEgyvO2gcntUcDNY8eb3TT0uQIOmSWBTm3xnilLsC5y4ofj4b0gqAhMWWlMfjVJtmpuMNou4IhiccIH2stBTnAIvT2pcVE2ODT5LxrH7q3as7VdEBrAUJROucN-H5u8TwANhK1N7j2GiaXqRLnGSIy47NpFYxlEU6pjMtkDpjISbMlEMMuotI3_WIQ-MSquqF34YlU2ZxD1X-_ID9idNAZTnymhS0qdTjWU7qssQfjnjqGv4Fe5NT-UTaQ","e":"AQAB""#;
+
+pub const RSA_2_PRIVATE_PEM: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQDlpSUqzUs4ho6E
+uUQv+syPM86xXqFuPmUEY+OfKflf9XWpiBmYB23/E+OXbJv2jMeLIrGPvebM1v+w
+jSFYtuJdoqrN1YJqBHV5z7YdutOt9TDyuaAD8bvQOkvd3/QL3/dBkjFPfJKfT9Q+
+kesFQWdxy8Sh9BV4GcMfObUisI4jzgZBF6pJmd5uE0ql7ksMxVznB6DKIGK4Bcdr
+X+XrF8zpkwk9L/u6KqPgTVeYjJCM1jknxMBH1eHTqRl1kzMH+ijG9RHo/qpMuD6F
+rtT9Jaxe3JWuaYCp9lKr9UWVgZO/Y2//c+NMHLWW2JYS+ETs4zClmQlyl984qOr/
+9D6O7vIdAgMBAAECggEABoehHGv0+Rj+YXDBKxoXCfVfqbR2o6NbjPnoJYT0hdF9
+dIIdtDB15LxkitA4SRTssZydbuhn8Sgl4hfJPHQK0L3I3Ix3JluVGY8Z7xN6ZGZl
+62jyz1nmzL9zm8376wCFz9P/2fJBWw1SjCrrA12+OsKgBzjhCWa2ISOrbl6V1BfA
+VJvHPn9ubM/abImYJRVF5pV885/KeHj6WCfhKXwjynWnxwzxNNw4zWdoasq0ZzTM
++9l24GxQ2bo/gZMwIzNNEELgkXzeZ7Xf9KS+kQqOMF+iLcfcZmJs8mUkFF0ZhXvc
+DIFfA4hMV7SaTj3ZeUyt/BdHbrteO+cfJwna83HEIQKBgQD1MgYa+Na+YxClewI0
+z3mf9CQ9BJKfU153oazMxj/bCrA5IE8ydPFRyAicF8sbflIoI5kXVnQtDKrXeuc2
+XnR7PZCCKuodncEk42cZaMPDWv9Zv1d9t0fjiiJSHEhdbsjPVBJqzNB9/neMZjUO
+hH4Ffgm25XAh9LKfh0FR8XOUUQKBgQDvw7P1WQyhwtmJkfOeFHATg+deZgtP0ueg
+9WxOU7dHt4kBVXJejnSB4mNkT31cV12kz+f4oungdPdbWW881QKVwxlNi72a9azk
+8p4dAjKfDES9Wo/BHHe2hgcWtbaDyIyt8d2WUjIQcU2Y+rO6Z9MZU8I3jjaDDLAo
+JNRyCOFKDQKBgCssx85wCsAziXbaFiVeczgrMUZdS8QqVfQSz+6u6geT9jvY6Jkl
+5mhUJM/3kJgiwiy3N/nYC1TzahHPXm9AappY2N1S2S6l3KC2Oi1LOU1o9JXFD47f
+exUh+bEjscph+5ImZ6fOsNe+uyZJyQXpZpdo/iTqebhA8kMM+f+H2KZBAoGAUcQ+
+BPf/dNMMePwLRufVaPJc3zaRuQFF+QB5lSS7pnuS/59yR4jxdrIMD1OEfw9UYjZ8
+97AnbmK1ULPpWaeTIBvO70Euwj/yXInZHi93sAHxF1phGAxrTxXaKQaDXeHxCAkp
+9m/FnxHk0rz8uh9aQJLt8yBOutaC5M3anaElo6kCgYAaUYOzeY8prjPzqWSSOU+X
+XMq2USzjoYoBOyElEEm3QinCe9dAvwnjk6YFgGgrJ4Bbo5TdQ/9zMDTBkcKSt2nQ
+dTCXsAzny2vw3ydcJAcJzsVqMXev9JJqka+ZtlxZJiGxLWXsFelGmaeziS7ADNCi
+jb6kuHaFjI1dD0MHeZd7Sg==
+-----END PRIVATE KEY-----
+";
+/// JWK members of the public key, without `kid`/`alg`.
+pub const RSA_2_JWK_MEMBERS: &str = r#""kty":"RSA","n":"5aUlKs1LOIaOhLlEL_rMjzPOsV6hbj5lBGPjnyn5X_V1qYgZmAdt_xPjl2yb9ozHiyKxj73mzNb_sI0hWLbiXaKqzdWCagR1ec-2HbrTrfUw8rmgA_G70DpL3d_0C9_3QZIxT3ySn0_UPpHrBUFnccvEofQVeBnDHzm1IrCOI84GQReqSZnebhNKpe5LDMVc5wegyiBiuAXHa1_l6xfM6ZMJPS_7uiqj4E1XmIyQjNY5J8TAR9Xh06kZdZMzB_ooxvUR6P6qTLg-ha7U_SWsXtyVrmmAqfZSq_VFlYGTv2Nv_3PjTBy1ltiWEvhE7OMwpZkJcpffOKjq__Q-ju7yHQ","e":"AQAB""#;
+
+pub const EC_P256_PRIVATE_PEM: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgZqAdoAp4N2QJ9eUB
++Jl/tTLrqkmHhKDq7z2wL6nbijGhRANCAARRU+Tr6tHJUnP6B9hYkFXVXgZ/Wm9m
+zIHvsNFAPjWIuwcQKuu4kqxm7IYgNnlhlr/ETuf9P6N1xUVaz9xmIPFp
+-----END PRIVATE KEY-----
+";
+/// JWK members of the public key, without `kid`/`alg`.
+pub const EC_P256_JWK_MEMBERS: &str = r#""kty":"EC","crv":"P-256","x":"UVPk6-rRyVJz-gfYWJBV1V4Gf1pvZsyB77DRQD41iLs","y":"BxAq67iSrGbshiA2eWGWv8RO5_0_o3XFRVrP3GYg8Wk""#;
+
+pub const ED25519_PRIVATE_PEM: &str = "\
+-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIIusqGzvr2zjVzw/JeYSeKObMJlzNVHGH6kbswu+1qcT
+-----END PRIVATE KEY-----
+";
+/// JWK members of the public key, without `kid`/`alg`.
+pub const ED25519_JWK_MEMBERS: &str =
+    r#""kty":"OKP","crv":"Ed25519","x":"VmNSnQzjZQupcPFfIcyaPgTc8NNWOP3bpSshuB8y_U4""#;
