@@ -75,9 +75,10 @@ impl RenderApi {
         Ok(Caller { principal, lang })
     }
 
-    /// The job, if the caller may see it: their own, or any for an admin. Another user's job
-    /// is reported exactly like a missing one.
-    async fn visible_job(&self, caller: &Caller, job_id: &str) -> Result<Job, Status> {
+    /// The job (without its scenario), if the caller may see it: their own, or any for an
+    /// admin. Another user's job is reported exactly like a missing one. Reads go through the
+    /// status hub: live for jobs rendering here, at most one status poll old otherwise.
+    async fn visible_job(&self, caller: &Caller, job_id: &str) -> Result<Arc<Job>, Status> {
         let not_found = || {
             ApiError::JobNotFound {
                 job_id: job_id.to_owned(),
@@ -92,8 +93,8 @@ impl RenderApi {
             .into_status(caller.lang));
         };
         let job = self
-            .store
-            .get(&id)
+            .hub
+            .current(&id)
             .await
             .map_err(|e| self.fail(caller, ApiError::from(e)))?;
         if job.owner == caller.principal.user_id || caller.principal.is_admin() {
@@ -317,7 +318,7 @@ impl RenderService for RenderApi {
                 },
             ));
         };
-        let mut updates = self.hub.subscribe(job);
+        let mut updates = self.hub.subscribe(Job::clone(&job));
         let mut shutdown = self.shutdown.clone();
         let outputs = Arc::clone(&self.outputs);
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);

@@ -33,7 +33,13 @@ struct Inner {
     store: JobStore,
     channels: Mutex<HashMap<JobId, Channel>>,
     poll_interval: Duration,
+    /// Jobs read recently by unary calls and not watched, kept for `poll_interval`: the
+    /// staleness streams of jobs rendered elsewhere have anyway.
+    recent: moka::sync::Cache<JobId, Arc<Job>>,
 }
+
+/// Jobs the read cache holds at most.
+const RECENT_CAPACITY: u64 = 100_000;
 
 impl StatusHub {
     pub fn new(store: JobStore, poll_interval: Duration) -> Self {
@@ -42,6 +48,10 @@ impl StatusHub {
                 store,
                 channels: Mutex::new(HashMap::new()),
                 poll_interval,
+                recent: moka::sync::Cache::builder()
+                    .max_capacity(RECENT_CAPACITY)
+                    .time_to_live(poll_interval)
+                    .build(),
             }),
         }
     }
@@ -53,6 +63,20 @@ impl StatusHub {
             .channels
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The newest record of a job this replica has (a local worker's snapshot, a watched job's,
+    /// or one read within the last poll interval), else the stored one; without the scenario.
+    pub async fn current(&self, id: &JobId) -> Result<Arc<Job>, crate::store::StoreError> {
+        if let Some(channel) = self.channels().get(id) {
+            return Ok(Arc::clone(&channel.tx.borrow()));
+        }
+        if let Some(job) = self.inner.recent.get(id) {
+            return Ok(job);
+        }
+        let job = Arc::new(self.inner.store.get_status(id).await?);
+        self.inner.recent.insert(id.clone(), Arc::clone(&job));
+        Ok(job)
     }
 
     /// Watches `job` (as just read by the caller). The receiver's current value is the newest
@@ -82,6 +106,7 @@ impl StatusHub {
     /// A worker of this replica starts rendering `job`: from now on it publishes the job.
     pub fn start_local(&self, job: Job) {
         let job = without_scenario(job);
+        self.inner.recent.invalidate(&job.id);
         let mut channels = self.channels();
         match channels.get_mut(&job.id) {
             Some(channel) => {
@@ -106,6 +131,7 @@ impl StatusHub {
     /// The local worker is done with the job (its final snapshot published): the poller takes
     /// over, or the entry goes once nobody watches.
     pub fn end_local(&self, id: &JobId) {
+        self.inner.recent.invalidate(id);
         let mut channels = self.channels();
         if let Some(channel) = channels.get_mut(id) {
             channel.local = false;
@@ -119,6 +145,9 @@ impl StatusHub {
     /// it get the new record now instead of at the next poll.
     pub fn observe(&self, job: Job) {
         let job = without_scenario(job);
+        self.inner
+            .recent
+            .insert(job.id.clone(), Arc::new(job.clone()));
         if let Some(channel) = self.channels().get(&job.id).filter(|c| !c.local) {
             channel
                 .tx

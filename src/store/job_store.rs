@@ -489,6 +489,14 @@ impl JobStore {
         Self::find_model(&self.db, id).await
     }
 
+    /// The job with this id without its scenario (`scenario_json` empty), for status reads.
+    pub async fn get_status(&self, id: &JobId) -> Result<Job, StoreError> {
+        self.statuses(std::slice::from_ref(id))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(id.clone()))
+    }
+
     /// The jobs with these ids that exist, in no particular order, WITHOUT their scenarios
     /// (`scenario_json` is empty): the status fan-out polls many jobs in one query and never
     /// needs the up to 5 MB documents.

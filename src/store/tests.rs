@@ -187,7 +187,7 @@ async fn get_returns_the_stored_job_or_not_found(store: &JobStore) {
         .await
         .expect("statuses");
     many.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
-    let mut expected: Vec<Job> = [job, other]
+    let mut expected: Vec<Job> = [job, other.clone()]
         .into_iter()
         .map(|j| Job {
             scenario_json: String::new(),
@@ -197,6 +197,17 @@ async fn get_returns_the_stored_job_or_not_found(store: &JobStore) {
     expected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
     assert_eq!(many, expected, "existing jobs only, scenarios left out");
     assert!(store.statuses(&[]).await.expect("empty").is_empty());
+    let status = store.get_status(&other.id).await.expect("get_status");
+    assert_eq!(status.id, other.id);
+    assert!(status.scenario_json.is_empty());
+    assert_eq!(
+        store
+            .get_status(&JobId::generate())
+            .await
+            .expect_err("missing")
+            .kind(),
+        StoreErrorKind::NotFound
+    );
 }
 
 async fn list_pages_newest_first_with_opaque_tokens(store: &JobStore) {
