@@ -595,3 +595,90 @@ async fn health_and_reflection_need_no_token() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_replicas_job_is_taken_again_when_its_lease_runs_out() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = test_config(dir.path());
+    config.worker.lease = Duration::from_secs(2);
+    config.worker.renew_every = Duration::from_millis(500);
+    std::fs::create_dir_all(&config.media.root).expect("media");
+    let video = config.media.root.join("long.mp4");
+    common::make_clip(&video, 30.0, (640, 360), 30, Audio::AacTone);
+
+    // Replica A: the real binary, configured through the environment, killed with SIGKILL.
+    let mut replica = common::renderd()
+        .arg("serve")
+        .env("RENDERD__SERVER__LISTEN", "127.0.0.1:0")
+        .env("RENDERD__DATABASE__URL", &config.database.url)
+        .env("RENDERD__AUTH__HS256_SECRET", common::server::SECRET)
+        .env("RENDERD__MEDIA__ROOT", &config.media.root)
+        .env("RENDERD__MEDIA__WORK_DIR", &config.media.work_dir)
+        .env("RENDERD__OUTPUT__DIR", &config.output.dir)
+        .env("RENDERD__WORKER__LEASE", "2s")
+        .env("RENDERD__WORKER__RENEW_EVERY", "500ms")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start renderd serve");
+    let mut line = String::new();
+    std::io::BufReader::new(replica.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    let token = TestServer::token_for(&config, "alice");
+    let mut client =
+        pb::render_service_client::RenderServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect to replica A");
+    let job = client
+        .create_render(authed(create_request("", &video, (640, 360)), &token))
+        .await
+        .expect("create")
+        .into_inner();
+    let mut stream = client
+        .stream_status(authed(
+            pb::StreamStatusRequest {
+                job_id: job.job_id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("stream")
+        .into_inner();
+    loop {
+        let status = stream.message().await.expect("message").expect("open");
+        if state(&status) == JobState::Running && status.frames_done > 0 {
+            break;
+        }
+    }
+    replica.kill().expect("SIGKILL replica A");
+    replica.wait().expect("reap replica A");
+
+    // Replica B on the same database takes the job once A's lease has run out.
+    let server = TestServer::start(config.clone()).await;
+    let mut client = server.client().await;
+    let seen = collect_stream(&mut client, &token, &job.job_id, Duration::from_secs(180)).await;
+    assert_eq!(
+        state(&seen.last().expect("statuses").1),
+        JobState::Succeeded
+    );
+    let progress: Vec<f32> = seen.iter().map(|(_, s)| s.progress).collect();
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes backwards across the retry: {progress:?}"
+    );
+    let store = renderd::store::JobStore::connect(&config.database.url)
+        .await
+        .expect("db");
+    let stored = store
+        .get(&renderd::domain::job::JobId::parse(&job.job_id).expect("id"))
+        .await
+        .expect("job");
+    assert_eq!(stored.attempts, 2, "claimed by A, then again by B");
+    server.shutdown().await;
+}

@@ -5,13 +5,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_jobs;
+mod m20261126_000002_add_jobs_updated_at;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_create_jobs::Migration)]
+        vec![
+            Box::new(m20261126_000001_create_jobs::Migration),
+            Box::new(m20261126_000002_add_jobs_updated_at::Migration),
+        ]
     }
 }
 
@@ -77,6 +81,35 @@ mod tests {
                 .len(),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn updated_at_is_backfilled_for_existing_rows() {
+        let db = Database::connect("sqlite::memory:")
+            .await
+            .expect("open in-memory SQLite");
+        Migrator::up(&db, Some(1))
+            .await
+            .expect("the first migration");
+        db.execute_unprepared(
+            "INSERT INTO jobs (id, owner, video_url, scenario_json, options, state, created_at, \
+             started_at) VALUES ('j1', 'alice', 'file:///a.mp4', '{}', '{}', 'running', \
+             '2026-11-01 10:00:00+00:00', '2026-11-01 10:00:05+00:00')",
+        )
+        .await
+        .expect("a row written before updated_at existed");
+        Migrator::up(&db, None).await.expect("the rest");
+        let backend = db.get_database_backend();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT updated_at FROM jobs WHERE id = 'j1'",
+            ))
+            .await
+            .expect("select")
+            .expect("the row");
+        let updated: String = row.try_get("", "updated_at").expect("updated_at");
+        assert!(updated.starts_with("2026-11-01 10:00:05"), "{updated}");
     }
 
     #[tokio::test]

@@ -266,6 +266,8 @@ pub struct Job {
     pub state: JobState,
     pub progress: JobProgress,
     pub created_at: DateTime<Utc>,
+    /// When any field last changed (lease renewals aside).
+    pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub failure: Option<JobFailure>,

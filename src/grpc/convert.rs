@@ -140,15 +140,6 @@ pub fn video_name(job: &Job) -> String {
     }
 }
 
-/// When the record last changed, as far as its timestamps tell.
-fn update_time(job: &Job) -> DateTime<Utc> {
-    [Some(job.created_at), job.started_at, job.finished_at]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(job.created_at)
-}
-
 /// The fields `RenderJob` and `RenderStatus` share, in their order.
 struct Common {
     job_id: String,
@@ -207,7 +198,7 @@ fn common(job: &Job, download_url: Option<String>) -> Common {
             (Some(f), JobState::Failed) => Some(failure_status(f)),
             _ => None,
         },
-        update_time: Some(timestamp(update_time(job))),
+        update_time: Some(timestamp(job.updated_at)),
     }
 }
 
@@ -328,6 +319,7 @@ mod tests {
                 encoder: Some("x264".into()),
             },
             created_at: created,
+            updated_at: created + chrono::TimeDelta::seconds(3),
             started_at: Some(created + chrono::TimeDelta::seconds(2)),
             finished_at: None,
             failure: None,
@@ -356,7 +348,7 @@ mod tests {
             (created.seconds, created.nanos),
             (1_790_000_000, 250_000_000)
         );
-        assert_eq!(pb_job.update_time.expect("updated").seconds, 1_790_000_002);
+        assert_eq!(pb_job.update_time.expect("updated").seconds, 1_790_000_003);
         let options = pb_job.options.expect("options");
         assert_eq!(
             (options.width, options.height, options.fps, options.quality),

@@ -180,6 +180,7 @@ fn job_from_model(row: jobs::Model) -> Result<Job, StoreError> {
         eta_seconds,
         encoder,
         created_at,
+        updated_at,
         started_at,
         finished_at,
         error_code,
@@ -239,6 +240,7 @@ fn job_from_model(row: jobs::Model) -> Result<Job, StoreError> {
         options,
         state,
         created_at: created_at.to_utc(),
+        updated_at: updated_at.unwrap_or(created_at).to_utc(),
         started_at: started_at.map(|t| t.to_utc()),
         finished_at: finished_at.map(|t| t.to_utc()),
         failure,
@@ -393,6 +395,7 @@ impl JobStore {
             scenario_json,
             options,
         } = new;
+        let created = to_db(now());
         let row = jobs::ActiveModel {
             id: Set(JobId::generate().as_str().to_owned()),
             owner: Set(owner.clone()),
@@ -409,7 +412,8 @@ impl JobStore {
             fps: Set(None),
             eta_seconds: Set(None),
             encoder: Set(None),
-            created_at: Set(to_db(now())),
+            created_at: Set(created),
+            updated_at: Set(Some(created)),
             started_at: Set(None),
             finished_at: Set(None),
             error_code: Set(None),
@@ -588,6 +592,7 @@ impl JobStore {
         let at = now();
         let txn = self.begin_write().await?;
         jobs::Entity::update_many()
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(at)))
             .col_expr(jobs::Column::State, Expr::value(JobState::Failed.as_str()))
             .col_expr(jobs::Column::ErrorCode, Expr::value(ATTEMPTS_EXHAUSTED_CODE))
             .col_expr(
@@ -644,6 +649,7 @@ impl JobStore {
             }
         };
         let claimed = jobs::Entity::update_many()
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(at)))
             .col_expr(jobs::Column::State, Expr::value(JobState::Running.as_str()))
             .col_expr(jobs::Column::LeaseOwner, Expr::value(worker_id))
             .col_expr(
@@ -733,6 +739,7 @@ impl JobStore {
             0.0
         };
         let rows = jobs::Entity::update_many()
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(now())))
             .col_expr(jobs::Column::Stage, Expr::value(stage.as_str()))
             .col_expr(
                 jobs::Column::Progress,
@@ -774,6 +781,7 @@ impl JobStore {
         let target = outcome.state();
         let at = now();
         let mut update = jobs::Entity::update_many()
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(at)))
             .col_expr(jobs::Column::State, Expr::value(target.as_str()))
             .col_expr(jobs::Column::FinishedAt, Expr::value(to_db(at)))
             .col_expr(
@@ -834,6 +842,7 @@ impl JobStore {
     /// progress write. Cancelling a succeeded or failed job is [`StoreError::IllegalTransition`].
     pub async fn cancel(&self, id: &JobId) -> Result<Job, StoreError> {
         let rows = jobs::Entity::update_many()
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(now())))
             .col_expr(
                 jobs::Column::State,
                 Expr::value(JobState::Cancelled.as_str()),
@@ -872,6 +881,7 @@ impl JobStore {
     /// made does not count as an attempt.
     pub async fn requeue(&self, id: &JobId, worker_id: &str) -> Result<Job, StoreError> {
         let rows = jobs::Entity::update_many()
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(now())))
             .col_expr(jobs::Column::State, Expr::value(JobState::Queued.as_str()))
             .col_expr(
                 jobs::Column::LeaseOwner,

@@ -402,6 +402,11 @@ async fn progress_never_goes_backwards(store: &JobStore) {
         .await
         .expect("40");
     assert_eq!(at_40.progress.percent, 40.0);
+    assert!(
+        at_40.updated_at > job.updated_at,
+        "a progress write is a change"
+    );
+    assert_eq!(job.updated_at, job.created_at);
     assert_eq!(at_40.progress.stage, Some(Stage::Rendering));
     assert_eq!(at_40.progress.encoder.as_deref(), Some("x264"));
 

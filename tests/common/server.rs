@@ -60,6 +60,20 @@ impl TestServer {
         self.token_with(user, &[])
     }
 
+    /// A token for `user` that servers with `config` accept.
+    pub fn token_for(config: &Config, user: &str) -> String {
+        mint_hs256(
+            &config.auth,
+            &MintRequest {
+                user_id: user.to_owned(),
+                plan: None,
+                roles: Vec::new(),
+                ttl: Duration::from_secs(600),
+            },
+        )
+        .expect("mint")
+    }
+
     pub fn token_with(&self, user: &str, roles: &[&str]) -> String {
         mint_hs256(
             &self.config.auth,

@@ -28,6 +28,7 @@ pub struct Model {
     pub eta_seconds: Option<f64>,
     pub encoder: Option<String>,
     pub created_at: DateTimeWithTimeZone,
+    pub updated_at: Option<DateTimeWithTimeZone>,
     pub started_at: Option<DateTimeWithTimeZone>,
     pub finished_at: Option<DateTimeWithTimeZone>,
     pub error_code: Option<String>,
