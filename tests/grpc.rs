@@ -140,28 +140,8 @@ async fn cancel_stops_a_running_render_within_a_second() {
     let video = clip(&server, "long.mp4", 60.0);
     let token = server.token("alice");
     let mut client = server.client().await;
-    let job = client
-        .create_render(authed(create_request("", &video, (640, 360)), &token))
-        .await
-        .expect("create")
-        .into_inner();
-
-    let mut stream = client
-        .stream_status(authed(
-            pb::StreamStatusRequest {
-                job_id: job.job_id.clone(),
-            },
-            &token,
-        ))
-        .await
-        .expect("stream")
-        .into_inner();
-    loop {
-        let status = stream.message().await.expect("message").expect("open");
-        if state(&status) == JobState::Running && status.frames_done > 0 {
-            break;
-        }
-    }
+    let (job, mut stream) =
+        common::server::create_and_wait_until_rendering(&mut client, &token, &video).await;
     let asked = Instant::now();
     let cancelled = client
         .cancel(authed(
@@ -509,27 +489,8 @@ async fn restart(mut config: renderd::config::Config) {
     let video = clip(&server, "long.mp4", 20.0);
     let token = server.token("alice");
     let mut client = server.client().await;
-    let job = client
-        .create_render(authed(create_request("", &video, (640, 360)), &token))
-        .await
-        .expect("create")
-        .into_inner();
-    let mut stream = client
-        .stream_status(authed(
-            pb::StreamStatusRequest {
-                job_id: job.job_id.clone(),
-            },
-            &token,
-        ))
-        .await
-        .expect("stream")
-        .into_inner();
-    loop {
-        let status = stream.message().await.expect("message").expect("open");
-        if state(&status) == JobState::Running && status.frames_done > 0 {
-            break;
-        }
-    }
+    let (job, mut stream) =
+        common::server::create_and_wait_until_rendering(&mut client, &token, &video).await;
     server.shutdown().await;
     // The stream ends with UNAVAILABLE (reconnect elsewhere), not a terminal state.
     let mut ended_with = None;
@@ -635,27 +596,8 @@ async fn a_killed_replicas_job_is_taken_again_when_its_lease_runs_out() {
         pb::render_service_client::RenderServiceClient::connect(format!("http://{addr}"))
             .await
             .expect("connect to replica A");
-    let job = client
-        .create_render(authed(create_request("", &video, (640, 360)), &token))
-        .await
-        .expect("create")
-        .into_inner();
-    let mut stream = client
-        .stream_status(authed(
-            pb::StreamStatusRequest {
-                job_id: job.job_id.clone(),
-            },
-            &token,
-        ))
-        .await
-        .expect("stream")
-        .into_inner();
-    loop {
-        let status = stream.message().await.expect("message").expect("open");
-        if state(&status) == JobState::Running && status.frames_done > 0 {
-            break;
-        }
-    }
+    let (job, _stream) =
+        common::server::create_and_wait_until_rendering(&mut client, &token, &video).await;
     replica.kill().expect("SIGKILL replica A");
     replica.wait().expect("reap replica A");
 

@@ -395,22 +395,13 @@ async fn execute(
     let scene = tokio::task::spawn_blocking(move || engine.parse_scene(scenario.as_bytes()))
         .await
         .map_err(join_failure)?
-        .map_err(|e| JobFailure {
-            code: e.code().into(),
-            message: e.to_string(),
-        })?;
-    let url = parts.inputs.check(&job.video_url).map_err(|e| JobFailure {
-        code: e.code().into(),
-        message: e.to_string(),
-    })?;
+        .map_err(failed)?;
+    let url = parts.inputs.check(&job.video_url).map_err(failed)?;
     let fetched = parts
         .inputs
         .fetch(&url, job.id.as_str(), &running.cancel)
         .await
-        .map_err(|e| JobFailure {
-            code: e.code().into(),
-            message: e.to_string(),
-        })?;
+        .map_err(failed)?;
     tracker.set_stage(Stage::Rendering);
     let output = parts.outputs.final_path(job.id.as_str());
     let request = RenderRequest {
@@ -438,10 +429,7 @@ async fn execute(
     })
     .await
     .map_err(join_failure)?
-    .map_err(|e| JobFailure {
-        code: e.code().into(),
-        message: e.to_string(),
-    })?;
+    .map_err(failed)?;
     tracker.set_stage(Stage::Finalizing);
     let size_bytes = tokio::fs::metadata(&output)
         .await
@@ -455,6 +443,30 @@ async fn execute(
         size_bytes,
         duration_seconds: report.duration_s,
     })
+}
+
+/// Errors that carry a contract job failure code.
+trait FailureCode: std::fmt::Display {
+    fn failure_code(&self) -> &'static str;
+}
+
+impl FailureCode for crate::engine::EngineError {
+    fn failure_code(&self) -> &'static str {
+        self.code()
+    }
+}
+
+impl FailureCode for crate::media::InputError {
+    fn failure_code(&self) -> &'static str {
+        self.code()
+    }
+}
+
+fn failed(err: impl FailureCode) -> JobFailure {
+    JobFailure {
+        code: err.failure_code().into(),
+        message: err.to_string(),
+    }
 }
 
 fn join_failure(err: tokio::task::JoinError) -> JobFailure {

@@ -217,3 +217,37 @@ pub async fn drop_postgres_database(name: &str) {
         }
     }
 }
+
+/// Creates a render of `video` and watches it until frames are being rendered; returns the
+/// job and its still open status stream.
+pub async fn create_and_wait_until_rendering(
+    client: &mut RenderServiceClient<Channel>,
+    token: &str,
+    video: &Path,
+) -> (pb::RenderJob, tonic::Streaming<RenderStatus>) {
+    let job = client
+        .create_render(authed(create_request("", video, (640, 360)), token))
+        .await
+        .expect("create")
+        .into_inner();
+    let mut stream = client
+        .stream_status(authed(
+            pb::StreamStatusRequest {
+                job_id: job.job_id.clone(),
+            },
+            token,
+        ))
+        .await
+        .expect("stream")
+        .into_inner();
+    loop {
+        let status = stream
+            .message()
+            .await
+            .expect("status message")
+            .expect("the stream stays open while the job runs");
+        if state(&status) == pb::JobState::Running && status.frames_done > 0 {
+            return (job, stream);
+        }
+    }
+}
