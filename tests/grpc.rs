@@ -122,6 +122,17 @@ async fn create_stream_download_history_and_quota() {
     assert_eq!(quota.monthly.expect("monthly").used, 1);
     assert_eq!(quota.concurrent.expect("concurrent").used, 0);
 
+    let err = client
+        .cancel(authed(
+            pb::CancelRequest {
+                job_id: job.job_id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("a finished job cannot be cancelled");
+    assert_error(&err, Code::FailedPrecondition, "RENDER_JOB_NOT_CANCELLABLE");
+
     // The same request id returns the same job and costs nothing.
     let again = client
         .create_render(authed(create_request("req-1", &video, (640, 360)), &token))
