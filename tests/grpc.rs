@@ -72,6 +72,14 @@ async fn create_stream_download_history_and_quota() {
         .filter(|s| state(s) == JobState::Running && s.frames_done > 0)
         .collect();
     assert!(!running.is_empty(), "frame progress was streamed");
+    let updated: Vec<(i64, i32)> = seen
+        .iter()
+        .filter_map(|(_, s)| s.update_time.as_ref().map(|t| (t.seconds, t.nanos)))
+        .collect();
+    assert!(
+        updated.windows(2).all(|w| w[0] <= w[1]) && updated.first() < updated.last(),
+        "update_time follows the changes: {updated:?}"
+    );
     assert!(running.iter().all(|s| s.frames_total == 120));
 
     let done = client

@@ -515,6 +515,7 @@ impl Tracker {
         let snapshot = {
             let mut state = self.lock();
             state.job.progress.stage = Some(stage);
+            state.job.updated_at = chrono::Utc::now();
             Arc::new(state.job.clone())
         };
         self.hub.publish(snapshot);
@@ -559,6 +560,7 @@ impl Tracker {
             if let Some(encoder) = p.encoder {
                 progress.encoder = Some(encoder.short_name().to_owned());
             }
+            state.job.updated_at = chrono::Utc::now();
             Arc::new(state.job.clone())
         };
         self.hub.publish(snapshot);
