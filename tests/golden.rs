@@ -5,73 +5,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
+use common::golden::{check_golden_file, render_frame};
 use common::*;
-use renderd::imagecmp::{compare, diff_image, Image};
+use renderd::imagecmp::compare;
 
-const W: &str = "640";
-const H: &str = "360";
-
-fn render_frame(scenario: &Path, at: &str, out: &Path) -> Image {
-    let o = run(renderd()
-        .arg("frame")
-        .arg(scenario)
-        .args([
-            "--at",
-            at,
-            "--width",
-            W,
-            "--height",
-            H,
-            "--background",
-            "#808080",
-        ])
-        .arg("--output")
-        .arg(out));
-    assert!(
-        o.status.success(),
-        "frame {} at {at}: {}",
-        scenario.display(),
-        stderr(&o)
-    );
-    Image::read_png(out).expect("frame PNG")
-}
-
-fn failures_dir() -> PathBuf {
-    let dir = repo("target/golden-failures");
-    std::fs::create_dir_all(&dir).expect("failures dir");
-    dir
-}
-
+/// A sample of shared/motiontext/samples at `at`, against tests/golden/<sample>_<at>.png.
 fn check_golden(sample_file: &str, at: &str) {
     let name = format!(
         "{}_{at}",
         sample_file.trim_end_matches(".json").replace('/', "_")
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let actual = render_frame(&sample(sample_file), at, &dir.path().join("a.png"));
-    let expected_path = repo("tests/golden").join(format!("{name}.png"));
-    if std::env::var_os("RENDERD_BLESS").is_some() {
-        actual.write_png(&expected_path).expect("bless");
-        return;
-    }
-    let expected = Image::read_png(&expected_path)
-        .unwrap_or_else(|e| panic!("{e} (run with RENDERD_BLESS=1 once)"));
-    let c = compare(&actual, &expected, actual.full_region());
-    if !(c.psnr >= 38.0 && c.ssim >= 0.98) {
-        let out = failures_dir();
-        actual
-            .write_png(&out.join(format!("{name}.actual.png")))
-            .expect("write");
-        expected
-            .write_png(&out.join(format!("{name}.expected.png")))
-            .expect("write");
-        diff_image(&actual, &expected)
-            .write_png(&out.join(format!("{name}.diff.png")))
-            .expect("write");
-        panic!("{name}: {c:?}; images in {}", out.display());
-    }
+    let expected = repo("tests/golden").join(format!("{name}.png"));
+    check_golden_file(&sample(sample_file), &name, at, &expected);
 }
 
 macro_rules! golden {

@@ -152,4 +152,5 @@ pub fn extract_frame(video: &Path, t: f64, png: &Path) {
         stderr(&out)
     );
 }
+pub mod golden;
 pub mod server;
