@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod queue;
 pub mod quota;
+pub mod reference;
 pub mod scene;
 pub mod store;
 pub mod text;
