@@ -195,11 +195,7 @@ impl cosmic_text::Fallback for EmojiFirstFallback {
         cosmic_text::PlatformFallback.forbidden_fallback()
     }
 
-    fn script_fallback(
-        &self,
-        script: unicode_script::Script,
-        locale: &str,
-    ) -> &[&'static str] {
+    fn script_fallback(&self, script: unicode_script::Script, locale: &str) -> &[&'static str] {
         cosmic_text::PlatformFallback.script_fallback(script, locale)
     }
 }
@@ -553,7 +549,12 @@ impl TextEngine {
                     return Some(self.finish(
                         image.rgba,
                         MaskFormat::Rgba,
-                        [image.left, image.top, image.width as i32, image.height as i32],
+                        [
+                            image.left,
+                            image.top,
+                            image.width as i32,
+                            image.height as i32,
+                        ],
                         scale,
                     ));
                 }
@@ -562,7 +563,11 @@ impl TextEngine {
                 MaskStyle::Stroke(_) => return None,
                 // Shadows and glows of a colour glyph come from its alpha, as in browsers.
                 MaskStyle::Blur(_) | MaskStyle::Glow(_) => (
-                    image.rgba.chunks_exact(4).map(|p| p[3]).collect::<Vec<u8>>(),
+                    image
+                        .rgba
+                        .chunks_exact(4)
+                        .map(|p| p[3])
+                        .collect::<Vec<u8>>(),
                     image.width,
                     image.height,
                     image.left,
@@ -599,7 +604,12 @@ impl TextEngine {
             left -= pad as i32;
             top -= pad as i32;
         }
-        Some(self.finish(pixels, MaskFormat::Alpha, [left, top, w as i32, h as i32], scale))
+        Some(self.finish(
+            pixels,
+            MaskFormat::Alpha,
+            [left, top, w as i32, h as i32],
+            scale,
+        ))
     }
 
     /// Wraps rasterised pixels as a cached mask; `raster_rect` = (left, top, w, h) in raster
@@ -1091,7 +1101,11 @@ mod tests {
         // Scaled from the 109 ppem strike to a 48 px em: about 48-60 px square, above the
         // baseline (a little below it).
         assert!((40..=64).contains(&w) && (40..=64).contains(&h), "{w}x{h}");
-        assert!(m.rect[1] < -30.0 && m.rect[1] + m.rect[3] < 20.0, "{:?}", m.rect);
+        assert!(
+            m.rect[1] < -30.0 && m.rect[1] + m.rect[3] < 20.0,
+            "{:?}",
+            m.rect
+        );
         // Premultiplied (no channel above alpha), and mostly the face's yellow.
         assert!(m
             .mask
@@ -1106,7 +1120,9 @@ mod tests {
             .count();
         assert!(yellow > w * h / 4, "{yellow} yellow of {}", w * h);
         // Cached like masks.
-        let again = e.glyph_mask(emoji.key, 1.0, MaskStyle::Fill).expect("cached");
+        let again = e
+            .glyph_mask(emoji.key, 1.0, MaskStyle::Fill)
+            .expect("cached");
         assert_eq!(again.mask.id, m.mask.id);
 
         // Its shadow is the blurred alpha; strokes leave colour glyphs alone (as Chromium).
@@ -1116,10 +1132,15 @@ mod tests {
         assert_eq!(shadow.mask.format, MaskFormat::Alpha);
         assert!(shadow.rect[2] > m.rect[2] + 10.0);
         assert!(shadow.mask.pixels.iter().any(|&p| p > 200));
-        assert!(e.glyph_mask(emoji.key, 1.0, MaskStyle::Stroke(2.0)).is_none());
+        assert!(e
+            .glyph_mask(emoji.key, 1.0, MaskStyle::Stroke(2.0))
+            .is_none());
 
         // Latin and Hangul stay coverage masks.
-        let h_glyph = glyphs.iter().find(|g| &text[g.start..g.end] == "H").expect("H");
+        let h_glyph = glyphs
+            .iter()
+            .find(|g| &text[g.start..g.end] == "H")
+            .expect("H");
         let hm = e.glyph_mask(h_glyph.key, 1.0, MaskStyle::Fill).expect("H");
         assert_eq!(hm.mask.format, MaskFormat::Alpha);
     }
