@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use renderd::compose::display::{Affine, BoxQuad, Color, DisplayList, DrawItem, Mask, MaskQuad};
+use renderd::compose::display::{
+    Affine, BoxQuad, Color, DisplayList, DrawItem, Mask, MaskFormat, MaskQuad,
+};
 use renderd::gpu::{
     ColorSpec, Compositor, CompositorSpec, Gpu, GpuConfig, InputFrame, InputSpec, PlaneLayout,
     YuvOut,
@@ -41,6 +43,7 @@ fn glyph(id: u64) -> Arc<Mask> {
         id,
         width: size,
         height: size,
+        format: MaskFormat::Alpha,
         pixels,
     })
 }

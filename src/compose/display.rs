@@ -148,18 +148,39 @@ impl Color {
     }
 }
 
-/// An 8-bit coverage mask (glyph fill, glyph stroke, or a blurred glyph for shadows).
+/// What the texels of a [`Mask`] hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MaskFormat {
+    /// One byte of coverage per texel, drawn tinted with the quad's colour.
+    Alpha,
+    /// Premultiplied sRGB RGBA, four bytes per texel (colour emoji): drawn in its own colours,
+    /// only its opacity scaled by the alpha of the quad's colour.
+    Rgba,
+}
+
+impl MaskFormat {
+    pub fn bytes_per_texel(self) -> usize {
+        match self {
+            MaskFormat::Alpha => 1,
+            MaskFormat::Rgba => 4,
+        }
+    }
+}
+
+/// A glyph image: an 8-bit coverage mask (glyph fill, glyph stroke, or a blurred glyph for
+/// shadows) or a premultiplied colour image (colour emoji), see [`MaskFormat`].
 /// `id` is unique for the content: the GPU atlas caches masks by it.
 #[derive(Debug)]
 pub struct Mask {
     pub id: u64,
     pub width: u32,
     pub height: u32,
-    /// Row-major, `width * height` bytes.
+    pub format: MaskFormat,
+    /// Row-major, `width * height * format.bytes_per_texel()` bytes.
     pub pixels: Vec<u8>,
 }
 
-/// Draw `mask` tinted with `color` into the rectangle `rect` (x, y, w, h) of the local space,
+/// Draw `mask` tinted with `color` (an RGBA mask: only scaled by `color.a`) into the rectangle `rect` (x, y, w, h) of the local space,
 /// mapped to output pixels by `transform`. The mask is sampled bilinearly over the rectangle.
 #[derive(Debug, Clone)]
 pub struct MaskQuad {

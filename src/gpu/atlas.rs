@@ -1,5 +1,6 @@
-//! The glyph atlas: one R8 texture caching display-list masks by `Mask::id`, shelf-packed with
-//! a 1-px zero border around each mask (so bilinear sampling never bleeds in a neighbour).
+//! The glyph atlas: one premultiplied RGBA8 texture caching display-list masks by `Mask::id`
+//! (coverage masks as (a, a, a, a), colour emoji as they are), shelf-packed with a 1-px zero
+//! border around each mask (so bilinear sampling never bleeds in a neighbour).
 //!
 //! The atlas is only a cache: masks are re-sent every frame. When a frame's masks do not fit,
 //! the compositor waits for every in-flight frame, clears the atlas and re-packs what this frame
@@ -120,7 +121,7 @@ impl GlyphAtlas {
             gpu,
             size,
             size,
-            vk::Format::R8_UNORM,
+            vk::Format::R8G8B8A8_UNORM,
             vk::ImageUsageFlags::SAMPLED | vk::ImageUsageFlags::TRANSFER_DST,
             "glyph atlas",
         )?;

@@ -17,9 +17,22 @@ use super::resources::{
     COLOR_RANGE,
 };
 use super::{CompositorSpec, InputFrame, InputSpec, PlaneLayout, RgbaImage, Ticket, YuvOut};
-use crate::compose::display::{Color, DisplayList, DrawItem, Mask};
+use crate::compose::display::{Color, DisplayList, DrawItem, Mask, MaskFormat};
 
 const DEFAULT_ATLAS_SIZE: u32 = 2048;
+/// Bytes per atlas texel (R8G8B8A8, premultiplied).
+const ATLAS_TEXEL_BYTES: usize = 4;
+/// `kind` of a quad instance (`quad.vert`): coverage mask, box, colour mask.
+const KIND_MASK: f32 = 0.0;
+const KIND_BOX: f32 = 1.0;
+const KIND_COLOR_MASK: f32 = 2.0;
+
+fn mask_kind(format: MaskFormat) -> f32 {
+    match format {
+        MaskFormat::Alpha => KIND_MASK,
+        MaskFormat::Rgba => KIND_COLOR_MASK,
+    }
+}
 const MAX_ATLAS_SIZE: u32 = 4096;
 const MAX_FRAMES_IN_FLIGHT: usize = 16;
 const CONVERT_GROUP_SIZE: u32 = 256;
@@ -890,7 +903,7 @@ impl Compositor {
                         QuadInstance {
                             rect: b.rect,
                             abcd: [t.a, t.b, t.c, t.d],
-                            ef_kind_radius: [t.e, t.f, 1.0, b.radius.max(0.0)],
+                            ef_kind_radius: [t.e, t.f, KIND_BOX, b.radius.max(0.0)],
                             fill: color_array(b.fill),
                             border: color_array(b.border),
                             extra: [b.border_width.max(0.0), 0.0, 0.0, 0.0],
@@ -899,9 +912,13 @@ impl Compositor {
                     DrawItem::Mask(m) => {
                         check_geometry(index, &m.rect, &m.transform)?;
                         let mask = &m.mask;
-                        if mask.pixels.len() as u64 != mask.width as u64 * mask.height as u64 {
+                        let texel_bytes = mask.format.bytes_per_texel() as u64;
+                        if mask.pixels.len() as u64
+                            != mask.width as u64 * mask.height as u64 * texel_bytes
+                        {
                             return Err(GpuError::BadDisplayList(format!(
-                                "item {index}: mask {} is {}x{} but has {} bytes",
+                                "item {index}: {:?} mask {} is {}x{} but has {} bytes",
+                                mask.format,
                                 mask.id,
                                 mask.width,
                                 mask.height,
@@ -928,18 +945,19 @@ impl Compositor {
                         QuadInstance {
                             rect: m.rect,
                             abcd: [t.a, t.b, t.c, t.d],
-                            ef_kind_radius: [t.e, t.f, 0.0, 0.0],
+                            ef_kind_radius: [t.e, t.f, mask_kind(mask.format), 0.0],
                             fill: color_array(m.color),
                             border: [0.0; 4],
                             extra: entry.uv_rect(atlas_size),
                         }
                     }
                 };
-                let is_box = instance.ef_kind_radius[2];
+                let is_box = instance.ef_kind_radius[2] == KIND_BOX;
                 let n = self.instances.len() as u32;
                 match self.batches.last_mut() {
                     Some((first, count))
-                        if self.instances[*first as usize].ef_kind_radius[2] == is_box =>
+                        if (self.instances[*first as usize].ef_kind_radius[2] == KIND_BOX)
+                            == is_box =>
                     {
                         *count += 1;
                     }
@@ -994,7 +1012,8 @@ impl Compositor {
     }
 
     /// Writes the new masks (with their zero border) into the slot's atlas staging buffer and
-    /// returns the buffer → atlas copy regions.
+    /// returns the buffer → atlas copy regions. The atlas holds premultiplied RGBA: a coverage
+    /// mask becomes (a, a, a, a), a colour mask is copied as is.
     fn write_atlas_uploads(
         &mut self,
         slot_index: usize,
@@ -1010,7 +1029,7 @@ impl Compositor {
             .iter()
             .map(|(m, _)| {
                 let (w, h) = padded(m);
-                align4(w * h)
+                w * h * ATLAS_TEXEL_BYTES
             })
             .sum();
         let slot = &mut self.slots[slot_index];
@@ -1025,12 +1044,21 @@ impl Compositor {
         let mut offset = 0usize;
         for (mask, entry) in &self.uploads {
             let (w, h) = padded(mask);
-            let dst = &mut staging[offset..offset + w * h];
+            let dst = &mut staging[offset..offset + w * h * ATLAS_TEXEL_BYTES];
             dst.fill(0);
             let mw = mask.width as usize;
-            for (row, src) in mask.pixels.chunks_exact(mw).enumerate() {
-                let start = (row + PADDING as usize) * w + PADDING as usize;
-                dst[start..start + mw].copy_from_slice(src);
+            let row_bytes = mw * mask.format.bytes_per_texel();
+            for (row, src) in mask.pixels.chunks_exact(row_bytes).enumerate() {
+                let start = ((row + PADDING as usize) * w + PADDING as usize) * ATLAS_TEXEL_BYTES;
+                let dst_row = &mut dst[start..start + mw * ATLAS_TEXEL_BYTES];
+                match mask.format {
+                    MaskFormat::Rgba => dst_row.copy_from_slice(src),
+                    MaskFormat::Alpha => {
+                        for (texel, &a) in dst_row.chunks_exact_mut(ATLAS_TEXEL_BYTES).zip(src) {
+                            texel.fill(a);
+                        }
+                    }
+                }
             }
             regions.push(vk::BufferImageCopy {
                 buffer_offset: offset as u64,
@@ -1048,7 +1076,7 @@ impl Compositor {
                     depth: 1,
                 },
             });
-            offset += align4(w * h);
+            offset += w * h * ATLAS_TEXEL_BYTES;
         }
         Ok(regions)
     }
@@ -2027,6 +2055,7 @@ mod tests {
             id: 7,
             width: 8,
             height: 8,
+            format: MaskFormat::Alpha,
             pixels,
         });
         // Scale ×4, rotate 90° clockwise, then move: local (x, y) → (40 − 4y, 8 + 4x).
@@ -2053,6 +2082,61 @@ mod tests {
         assert_eq!(gpu.validation_errors(), 0);
     }
 
+    #[test]
+    fn colour_mask_keeps_its_colours_and_fades_with_alpha_only() {
+        let Some(gpu) = test_gpu() else { return };
+        let blue = Color::rgba8(0, 0, 255, 1.0);
+        let mut c = Compositor::new(gpu.clone(), spec(48, 48, blue, 1)).expect("compositor");
+        // 8×8 premultiplied RGBA: left half opaque yellow, right half transparent.
+        let pixels: Vec<u8> = (0..64)
+            .flat_map(|i| {
+                if i % 8 < 4 {
+                    [255, 220, 0, 255]
+                } else {
+                    [0, 0, 0, 0]
+                }
+            })
+            .collect();
+        let emoji = Arc::new(Mask {
+            id: 9,
+            width: 8,
+            height: 8,
+            format: MaskFormat::Rgba,
+            pixels,
+        });
+        let coverage = Arc::new(Mask {
+            id: 10,
+            width: 8,
+            height: 8,
+            format: MaskFormat::Alpha,
+            pixels: vec![255; 64],
+        });
+        let quad = |mask: Arc<Mask>, x: f32, y: f32, color: Color| {
+            DrawItem::Mask(MaskQuad {
+                mask,
+                rect: [0.0, 0.0, 8.0, 8.0],
+                transform: Affine::translate(x, y).then(Affine::scale(2.0, 2.0)),
+                color,
+            })
+        };
+        let list = DisplayList {
+            items: vec![
+                // The tint's colour is ignored for a colour mask; its alpha fades it.
+                quad(emoji.clone(), 0.0, 8.0, Color::rgba8(255, 0, 255, 1.0)),
+                quad(emoji, 24.0, 8.0, Color::rgba8(0, 255, 0, 0.5)),
+                // A coverage mask in the same atlas is still tinted.
+                quad(coverage, 24.0, 28.0, Color::rgba8(255, 0, 0, 1.0)),
+            ],
+        };
+        let img = c.render_rgba(None, &list).expect("render");
+        assert_rgb(&img, 4, 16, [255.0, 220.0, 0.0], 2.0);
+        assert_rgb(&img, 12, 16, [0.0, 0.0, 255.0], 1.0);
+        assert_rgb(&img, 28, 16, [127.5, 110.0, 127.5], 2.0);
+        assert_rgb(&img, 32, 36, [255.0, 0.0, 0.0], 2.0);
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
     /// A 14×14 mask whose first `1 + id % 13` columns are covered.
     fn column_mask(id: u64) -> Arc<Mask> {
         let covered = 1 + (id % 13) as usize;
@@ -2063,6 +2147,7 @@ mod tests {
             id,
             width: 14,
             height: 14,
+            format: MaskFormat::Alpha,
             pixels,
         })
     }
@@ -2213,6 +2298,7 @@ mod tests {
             id: 1,
             width: 4,
             height: 4,
+            format: MaskFormat::Alpha,
             pixels: vec![0; 3],
         });
         let y = vec![0u8; 64];

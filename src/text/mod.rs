@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use cosmic_text::{
     Attrs, Buffer, CacheKey, CacheKeyFlags, Family, FontSystem, Metrics, Shaping, SwashCache,
-    Weight, Wrap,
+    SwashContent, Weight, Wrap,
 };
 use zeno::{Format, Mask as ZenoMask, Origin, Stroke, Transform};
 
-use crate::compose::display::Mask;
+use crate::compose::display::{Mask, MaskFormat};
 
 /// Families the reference renderer actually used (shared/motiontext/reference/README.md).
 pub const DEFAULT_FAMILY: &str = "Noto Sans CJK KR";
@@ -164,6 +164,42 @@ impl std::fmt::Debug for FontLibrary {
     }
 }
 
+/// The colour emoji face (Debian: fonts-noto-color-emoji), tried first for characters the
+/// requested face and the script's faces lack.
+pub const EMOJI_FAMILY: &str = "Noto Color Emoji";
+
+/// cosmic-text's platform fallback with the colour emoji face moved to the front of the common
+/// list: emoji are script Common, so they get the common list, where DejaVu Sans (monochrome
+/// outlines for many emoji) would otherwise come first. Browsers draw them in colour.
+#[derive(Debug)]
+struct EmojiFirstFallback;
+
+impl cosmic_text::Fallback for EmojiFirstFallback {
+    fn common_fallback(&self) -> &[&'static str] {
+        static COMMON: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            let platform = cosmic_text::PlatformFallback;
+            std::iter::once(EMOJI_FAMILY)
+                .chain(
+                    platform
+                        .common_fallback()
+                        .iter()
+                        .copied()
+                        .filter(|f| *f != EMOJI_FAMILY),
+                )
+                .collect()
+        });
+        &COMMON
+    }
+
+    fn forbidden_fallback(&self) -> &[&'static str] {
+        cosmic_text::PlatformFallback.forbidden_fallback()
+    }
+
+    fn script_fallback(&self, script: unicode_script::Script, locale: &str) -> &[&'static str] {
+        cosmic_text::PlatformFallback.script_fallback(script, locale)
+    }
+}
+
 impl FontLibrary {
     /// Loads the system fonts and every font file under `extra_dir`; an empty result is an error
     /// (text could not be drawn at all).
@@ -193,7 +229,11 @@ impl FontLibrary {
 
     /// A text engine (shaping state and glyph caches) over these fonts, for one render thread.
     pub fn engine(&self) -> TextEngine {
-        let fonts = FontSystem::new_with_locale_and_db(self.locale.clone(), (*self.db).clone());
+        let fonts = FontSystem::new_with_locale_and_db_and_fallback(
+            self.locale.clone(),
+            (*self.db).clone(),
+            EmojiFirstFallback,
+        );
         TextEngine {
             fonts,
             swash: SwashCache::new(),
@@ -467,30 +507,74 @@ impl TextEngine {
             Weight(glyph.weight),
             CacheKeyFlags::DISABLE_HINTING,
         );
-        let commands = self
-            .swash
-            .get_outline_commands(&mut self.fonts, cache_key)?;
-        if commands.is_empty() {
-            return None;
-        }
-        // Font outlines are y-up; flip to the screen's y-down so placement.top is the top row's y.
         let shift = f32::from(subpixel) / f32::from(SUBPIXEL_BINS);
-        let transform = Some(Transform::scale(scale, -scale).then_translate(shift, 0.0));
-        let (mut pixels, placement) = match style {
-            MaskStyle::Stroke(width) => ZenoMask::new(commands)
-                .origin(Origin::TopLeft)
-                .format(Format::Alpha)
-                .transform(transform)
-                .style(Stroke::new(width * scale))
-                .render(),
-            MaskStyle::Fill | MaskStyle::Blur(_) | MaskStyle::Glow(_) => ZenoMask::new(commands)
-                .origin(Origin::TopLeft)
-                .format(Format::Alpha)
-                .transform(transform)
-                .render(),
+        let has_outline = self
+            .swash
+            .get_outline_commands(&mut self.fonts, cache_key)
+            .is_some_and(|c| !c.is_empty());
+        let (mut pixels, mut w, mut h, mut left, mut top) = if has_outline {
+            let commands = self
+                .swash
+                .get_outline_commands(&mut self.fonts, cache_key)?;
+            // Font outlines are y-up; flip to the screen's y-down so placement.top is the top
+            // row's y.
+            let transform = Some(Transform::scale(scale, -scale).then_translate(shift, 0.0));
+            let (pixels, placement) = match style {
+                MaskStyle::Stroke(width) => ZenoMask::new(commands)
+                    .origin(Origin::TopLeft)
+                    .format(Format::Alpha)
+                    .transform(transform)
+                    .style(Stroke::new(width * scale))
+                    .render(),
+                MaskStyle::Fill | MaskStyle::Blur(_) | MaskStyle::Glow(_) => {
+                    ZenoMask::new(commands)
+                        .origin(Origin::TopLeft)
+                        .format(Format::Alpha)
+                        .transform(transform)
+                        .render()
+                }
+            };
+            (
+                pixels,
+                placement.width,
+                placement.height,
+                placement.left,
+                placement.top,
+            )
+        } else {
+            // No outline: a colour glyph (CBDT bitmap / COLR) or nothing at all (space).
+            let image = self.color_image(glyph, size * scale, shift)?;
+            match style {
+                MaskStyle::Fill => {
+                    return Some(self.finish(
+                        image.rgba,
+                        MaskFormat::Rgba,
+                        [
+                            image.left,
+                            image.top,
+                            image.width as i32,
+                            image.height as i32,
+                        ],
+                        scale,
+                    ));
+                }
+                // Chromium does not stroke colour glyphs (-webkit-text-stroke leaves emoji as
+                // they are).
+                MaskStyle::Stroke(_) => return None,
+                // Shadows and glows of a colour glyph come from its alpha, as in browsers.
+                MaskStyle::Blur(_) | MaskStyle::Glow(_) => (
+                    image
+                        .rgba
+                        .chunks_exact(4)
+                        .map(|p| p[3])
+                        .collect::<Vec<u8>>(),
+                    image.width,
+                    image.height,
+                    image.left,
+                    image.top,
+                ),
+            }
         };
-        let (mut w, mut h) = (placement.width, placement.height);
-        let (mut left, mut top) = (placement.left, placement.top);
         if w == 0 || h == 0 {
             return None;
         }
@@ -520,23 +604,194 @@ impl TextEngine {
             left -= pad as i32;
             top -= pad as i32;
         }
+        Some(self.finish(
+            pixels,
+            MaskFormat::Alpha,
+            [left, top, w as i32, h as i32],
+            scale,
+        ))
+    }
+
+    /// Wraps rasterised pixels as a cached mask; `raster_rect` = (left, top, w, h) in raster
+    /// pixels relative to the pen position.
+    fn finish(
+        &mut self,
+        pixels: Vec<u8>,
+        format: MaskFormat,
+        raster_rect: [i32; 4],
+        scale: f32,
+    ) -> GlyphMask {
         let id = self.next_mask_id;
         self.next_mask_id += 1;
-        let rect = [
-            left as f32 / scale,
-            top as f32 / scale,
-            w as f32 / scale,
-            h as f32 / scale,
-        ];
-        Some(GlyphMask {
+        let [left, top, w, h] = raster_rect;
+        GlyphMask {
             mask: Arc::new(Mask {
                 id,
-                width: w,
-                height: h,
+                width: w.unsigned_abs(),
+                height: h.unsigned_abs(),
+                format,
                 pixels,
             }),
-            rect,
+            rect: [
+                left as f32 / scale,
+                top as f32 / scale,
+                w as f32 / scale,
+                h as f32 / scale,
+            ],
+        }
+    }
+
+    /// The colour image of a glyph with an em of `em_px` raster pixels, its pen position shifted
+    /// right by `shift` raster pixels: the font's largest bitmap strike (CBDT: Noto Color Emoji
+    /// has one, 109 ppem) or its colour outline, premultiplied, then area-resampled to the size.
+    /// None when the glyph has no colour image.
+    fn color_image(&mut self, glyph: GlyphId, em_px: f32, shift: f32) -> Option<ColorImage> {
+        let font = self.fonts.get_font(glyph.font, Weight(glyph.weight))?;
+        let strike_ppem = font
+            .as_swash()
+            .color_strikes()
+            .map(|s| s.ppem())
+            .max()
+            .filter(|&p| p > 0);
+        // Bitmaps are rendered at their strike size (no resampling inside swash) and filtered
+        // here; a colour outline is rendered directly at the wanted size.
+        let render_px = strike_ppem.map_or(em_px, f32::from);
+        let (cache_key, _, _) = CacheKey::new(
+            glyph.font,
+            glyph.glyph,
+            render_px,
+            (0.0, 0.0),
+            Weight(glyph.weight),
+            CacheKeyFlags::DISABLE_HINTING,
+        );
+        let image = self.swash.get_image_uncached(&mut self.fonts, cache_key)?;
+        if image.content != SwashContent::Color {
+            return None;
+        }
+        let p = image.placement;
+        let expected = p.width as usize * p.height as usize * 4;
+        if p.width == 0 || p.height == 0 || image.data.len() < expected {
+            return None;
+        }
+        let src = Rgba {
+            pixels: premultiply(&image.data[..expected]),
+            width: p.width as usize,
+            height: p.height as usize,
+        };
+        // swash's placement.top is the height of the top row above the baseline (y up).
+        let factor = em_px / render_px;
+        Some(resample_area(
+            &src,
+            factor,
+            p.left as f32 * factor + shift,
+            -(p.top as f32) * factor,
+        ))
+    }
+}
+
+/// A premultiplied RGBA image placed relative to the pen position (raster pixels, y down).
+#[derive(Debug)]
+struct ColorImage {
+    rgba: Vec<u8>,
+    width: u32,
+    height: u32,
+    left: i32,
+    top: i32,
+}
+
+/// A premultiplied RGBA image in f32, row-major.
+struct Rgba {
+    pixels: Vec<[f32; 4]>,
+    width: usize,
+    height: usize,
+}
+
+/// Straight 8-bit RGBA → premultiplied f32 (0..=255).
+fn premultiply(straight: &[u8]) -> Vec<[f32; 4]> {
+    straight
+        .chunks_exact(4)
+        .map(|p| {
+            let a = f32::from(p[3]) / 255.0;
+            [
+                f32::from(p[0]) * a,
+                f32::from(p[1]) * a,
+                f32::from(p[2]) * a,
+                f32::from(p[3]),
+            ]
         })
+        .collect()
+}
+
+/// For each destination pixel `origin + i` of one axis, the source pixels it overlaps and the
+/// overlap length (destination pixels), with source pixel `k` covering
+/// `[offset + k·factor, offset + (k + 1)·factor)`.
+fn area_weights(src_len: usize, factor: f32, offset: f32) -> (i32, Vec<Vec<(usize, f32)>>) {
+    let start = offset.floor();
+    let end = (offset + src_len as f32 * factor).ceil();
+    let len = (end - start).max(0.0) as usize;
+    let mut weights = vec![Vec::new(); len];
+    for k in 0..src_len {
+        let lo = offset + k as f32 * factor - start;
+        let hi = lo + factor;
+        let first = lo.floor().max(0.0) as usize;
+        let last = (hi.ceil() as usize).min(len);
+        for (i, slot) in weights.iter_mut().enumerate().take(last).skip(first) {
+            let overlap = hi.min(i as f32 + 1.0) - lo.max(i as f32);
+            if overlap > 0.0 {
+                slot.push((k, overlap));
+            }
+        }
+    }
+    (start as i32, weights)
+}
+
+/// Resamples a premultiplied image by `factor` with an area (box) filter, placing source pixel
+/// (0, 0)'s corner at (`left`, `top`) in destination pixels: every source pixel contributes in
+/// proportion to the destination area it covers, so downscaling a 109 px strike to a 30 px
+/// glyph averages, never aliases (upscaling beyond the strike keeps its texels' edges sharp,
+/// bilinear sampling on the GPU smooths them).
+fn resample_area(src: &Rgba, factor: f32, left: f32, top: f32) -> ColorImage {
+    let (x0, cols) = area_weights(src.width, factor, left);
+    let (y0, rows) = area_weights(src.height, factor, top);
+    let (dw, dh) = (cols.len(), rows.len());
+    // Horizontal pass: src.height × dw.
+    let mut tmp = vec![[0f32; 4]; src.height * dw];
+    for y in 0..src.height {
+        let row = &src.pixels[y * src.width..(y + 1) * src.width];
+        for (x, taps) in cols.iter().enumerate() {
+            let mut acc = [0f32; 4];
+            for &(k, wgt) in taps {
+                for c in 0..4 {
+                    acc[c] += row[k][c] * wgt;
+                }
+            }
+            tmp[y * dw + x] = acc;
+        }
+    }
+    let mut rgba = vec![0u8; dw * dh * 4];
+    for (y, taps) in rows.iter().enumerate() {
+        for x in 0..dw {
+            let mut acc = [0f32; 4];
+            for &(k, wgt) in taps {
+                for c in 0..4 {
+                    acc[c] += tmp[k * dw + x][c] * wgt;
+                }
+            }
+            let alpha = acc[3].round().clamp(0.0, 255.0);
+            let out = &mut rgba[(y * dw + x) * 4..(y * dw + x + 1) * 4];
+            for c in 0..3 {
+                // Premultiplied: a colour channel never exceeds alpha.
+                out[c] = acc[c].round().clamp(0.0, alpha) as u8;
+            }
+            out[3] = alpha as u8;
+        }
+    }
+    ColorImage {
+        rgba,
+        width: dw as u32,
+        height: dh as u32,
+        left: x0,
+        top: y0,
     }
 }
 
@@ -815,6 +1070,99 @@ mod tests {
         );
         // Drawn at the requested size: the CSS-px rectangle is still about the glyph's size.
         assert!(m.rect[2] > 15_000.0, "{:?}", m.rect);
+    }
+
+    #[test]
+    fn emoji_fall_back_to_the_colour_emoji_face_and_rasterise_in_colour() {
+        let mut e = engine();
+        let s = spec(&mut e, "Arial", 48.0);
+        let text = "안녕 Hello 😀";
+        let shaped = e.shape(text, &s, None);
+        let glyphs = &shaped.lines[0].glyphs;
+        let emoji = glyphs
+            .iter()
+            .find(|g| &text[g.start..g.end] == "😀")
+            .expect("the emoji is shaped");
+        let family = e
+            .fonts
+            .db()
+            .face(emoji.key.font)
+            .and_then(|f| f.families.first().map(|(n, _)| n.clone()));
+        assert_eq!(family.as_deref(), Some("Noto Color Emoji"));
+        assert!(emoji.key.glyph != 0, "not .notdef");
+        assert!(emoji.w > 40.0 && emoji.w < 80.0, "advance {}", emoji.w);
+
+        let m = e
+            .glyph_mask(emoji.key, 1.0, MaskStyle::Fill)
+            .expect("colour image");
+        assert_eq!(m.mask.format, MaskFormat::Rgba);
+        let (w, h) = (m.mask.width as usize, m.mask.height as usize);
+        assert_eq!(m.mask.pixels.len(), w * h * 4);
+        // Scaled from the 109 ppem strike to a 48 px em: about 48-60 px square, above the
+        // baseline (a little below it).
+        assert!((40..=64).contains(&w) && (40..=64).contains(&h), "{w}x{h}");
+        assert!(
+            m.rect[1] < -30.0 && m.rect[1] + m.rect[3] < 20.0,
+            "{:?}",
+            m.rect
+        );
+        // Premultiplied (no channel above alpha), and mostly the face's yellow.
+        assert!(m
+            .mask
+            .pixels
+            .chunks_exact(4)
+            .all(|p| p[0] <= p[3] && p[1] <= p[3] && p[2] <= p[3]));
+        let yellow = m
+            .mask
+            .pixels
+            .chunks_exact(4)
+            .filter(|p| p[3] > 250 && p[0] > 200 && p[1] > 150 && p[2] < 100)
+            .count();
+        assert!(yellow > w * h / 4, "{yellow} yellow of {}", w * h);
+        // Cached like masks.
+        let again = e
+            .glyph_mask(emoji.key, 1.0, MaskStyle::Fill)
+            .expect("cached");
+        assert_eq!(again.mask.id, m.mask.id);
+
+        // Its shadow is the blurred alpha; strokes leave colour glyphs alone (as Chromium).
+        let shadow = e
+            .glyph_mask(emoji.key, 1.0, MaskStyle::Blur(3.0))
+            .expect("shadow");
+        assert_eq!(shadow.mask.format, MaskFormat::Alpha);
+        assert!(shadow.rect[2] > m.rect[2] + 10.0);
+        assert!(shadow.mask.pixels.iter().any(|&p| p > 200));
+        assert!(e
+            .glyph_mask(emoji.key, 1.0, MaskStyle::Stroke(2.0))
+            .is_none());
+
+        // Latin and Hangul stay coverage masks.
+        let h_glyph = glyphs
+            .iter()
+            .find(|g| &text[g.start..g.end] == "H")
+            .expect("H");
+        let hm = e.glyph_mask(h_glyph.key, 1.0, MaskStyle::Fill).expect("H");
+        assert_eq!(hm.mask.format, MaskFormat::Alpha);
+    }
+
+    #[test]
+    fn area_resampling_keeps_coverage_and_placement() {
+        // A 4×4 opaque red square halved: 2×2 opaque red, placed at half the offset.
+        let src = Rgba {
+            pixels: premultiply(&[255, 0, 0, 255].repeat(16)),
+            width: 4,
+            height: 4,
+        };
+        let out = resample_area(&src, 0.5, 1.0, -2.0);
+        assert_eq!((out.width, out.height, out.left, out.top), (2, 2, 1, -2));
+        assert!(out.rgba.chunks_exact(4).all(|p| p == [255, 0, 0, 255]));
+        // A half-pixel shift spreads it over three columns, total coverage kept.
+        let shifted = resample_area(&src, 0.5, 1.5, 0.0);
+        assert_eq!((shifted.width, shifted.left), (3, 1));
+        let alpha: u32 = shifted.rgba.chunks_exact(4).map(|p| u32::from(p[3])).sum();
+        assert!((alpha as i32 - 4 * 255).abs() <= 3, "{alpha}");
+        // Half-transparent white premultiplies to grey.
+        assert_eq!(premultiply(&[255, 255, 255, 128])[0][0].round(), 128.0);
     }
 
     #[test]

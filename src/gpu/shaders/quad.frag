@@ -1,5 +1,6 @@
 #version 450
-// Mask quads sample the R8 glyph atlas; box quads are an analytic rounded rectangle with an
+// Mask quads sample the premultiplied RGBA glyph atlas (coverage masks tinted with the fill
+// colour, colour glyphs as they are, faded by the fill's alpha); box quads are an analytic rounded rectangle with an
 // inner border. Output is premultiplied (blend: ONE, ONE_MINUS_SRC_ALPHA).
 layout(set = 0, binding = 3) uniform sampler2D atlas;
 
@@ -26,8 +27,15 @@ void main() {
         vec2 t = v_local / max(size, vec2(1e-6));
         vec2 half_texel = 0.5 / vec2(textureSize(atlas, 0));
         vec2 uv = clamp(mix(v_extra.xy, v_extra.zw, t), v_extra.xy - half_texel, v_extra.zw + half_texel);
-        float coverage = textureLod(atlas, uv, 0.0).r;
-        out_color = premultiply(v_fill) * coverage;
+        // The atlas is premultiplied RGBA: coverage masks are (a, a, a, a).
+        vec4 texel = textureLod(atlas, uv, 0.0);
+        out_color = premultiply(v_fill) * texel.a;
+    } else if (v_size_kind_r.z > 1.5) {
+        // Colour glyph: its own premultiplied colours, faded by the colour's alpha (opacity).
+        vec2 t = v_local / max(size, vec2(1e-6));
+        vec2 half_texel = 0.5 / vec2(textureSize(atlas, 0));
+        vec2 uv = clamp(mix(v_extra.xy, v_extra.zw, t), v_extra.xy - half_texel, v_extra.zw + half_texel);
+        out_color = textureLod(atlas, uv, 0.0) * v_fill.a;
     } else {
         vec2 half_size = size * 0.5;
         vec2 p = v_local - half_size;
