@@ -39,4 +39,10 @@ plugin_golden! {
     spin: "spin";
     bob_y: "bobY";
     cwi_color: "cwi-color";
+    // plug-a
+    magnetic: "magnetic";
+    fliptype: "fliptype";
+    cwi_loud: "cwi-loud";
+    cwi_whisper: "cwi-whisper";
+    cwi_bouncing: "cwi-bouncing";
 }

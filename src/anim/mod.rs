@@ -1,6 +1,7 @@
 //! Plugin evaluation (SPEC §12, PLUGINS.md): windows and progress, channel composition,
 //! easing, the GSAP timeline model, text splitting, and the first seven plugins
-//! (fadein, slideup, scalepop, pulse, spin, bobY, cwi-color). Pure functions of time.
+//! (fadein, slideup, scalepop, pulse, spin, bobY, cwi-color) and more (see [`IMPLEMENTED`]).
+//! Pure functions of time.
 //!
 //! Choices where the spec leaves room:
 //! * Channel plugins outside their window: after it they contribute their p = 1 values
@@ -125,7 +126,8 @@ pub struct AnimInput<'a> {
     pub node_base: Option<(f64, f64)>,
     /// Media time.
     pub t: f64,
-    /// Seed for plugins that draw random numbers (none of the implemented ones does).
+    /// Seed of the node for plugins that draw random numbers; each chain entry draws
+    /// from its own seed derived from it and its index.
     pub seed: u64,
 }
 
@@ -156,9 +158,15 @@ pub const IMPLEMENTED: &[&str] = &[
     "spin",
     "bobY",
     "cwi-color",
+    // plug-a
+    "magnetic",
+    "fliptype",
+    "cwi-loud",
+    "cwi-whisper",
+    "cwi-bouncing",
 ];
 
-/// True for the plugin ids implemented here: fadein, slideup, scalepop, pulse, spin, bobY, cwi-color.
+/// True for the plugin ids in [`IMPLEMENTED`].
 pub fn is_implemented(id: &str) -> bool {
     IMPLEMENTED.contains(&id)
 }
@@ -169,6 +177,9 @@ pub fn manifest_kind(id: &str) -> Option<PluginKind> {
         "fadein" | "slideup" | "scalepop" | "cwi-color" => Some(PluginKind::Dom),
         "pulse" | "bobY" => Some(PluginKind::Hybrid),
         "spin" => Some(PluginKind::Channel),
+        // plug-a
+        "magnetic" | "cwi-loud" | "cwi-whisper" => Some(PluginKind::Dom),
+        "fliptype" | "cwi-bouncing" => Some(PluginKind::Hybrid),
         _ => None,
     }
 }
@@ -204,8 +215,9 @@ pub fn evaluate(input: &AnimInput) -> NodeAnim {
 pub fn evaluate_with_style(input: &AnimInput, inherited: &InheritedStyle) -> NodeAnim {
     let mut acc = ChannelAcc::default();
     let mut out = NodeAnim::default();
-    for entry in input.entries {
-        let Some(kind) = manifest_kind(&entry.id) else {
+    for (index, entry) in input.entries.iter().enumerate() {
+        // A version other than the installed 2.0.0 has no effect (SPEC §12.1).
+        let Some(kind) = entry.resolved_id().and_then(manifest_kind) else {
             continue;
         };
         let kind = entry.kind_override.unwrap_or(kind);
@@ -229,12 +241,31 @@ pub fn evaluate_with_style(input: &AnimInput, inherited: &InheritedStyle) -> Nod
                 Phase::After => Some(1.0),
             };
             if let Some(p) = p {
-                plugins::apply_dom(&entry.id, &entry.params, p, input.text, inherited, &mut out);
+                let dom = plugins::DomInput {
+                    params: &entry.params,
+                    p,
+                    text: input.text,
+                    inherited,
+                    seed: entry_seed(input.seed, index),
+                };
+                plugins::apply_dom(&entry.id, &dom, &mut out);
             }
         }
     }
     out.channels = acc.finish();
     out
+}
+
+/// The random seed of chain entry `index` of a node seeded with `node_seed`
+/// (SplitMix64 finaliser of both), so two entries of one node draw different numbers.
+fn entry_seed(node_seed: u64, index: usize) -> u64 {
+    let mut z = node_seed
+        ^ (index as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Channel names of SPEC §12.5 that have a visual effect.
@@ -443,7 +474,7 @@ mod tests {
         close(a.channels.sx, 1.0);
         close(a.effects.scale_x, 1.2);
 
-        let a = eval(&[entry("glitch", Value::Null, (0.0, 0.0))], 1.0);
+        let a = eval(&[entry("fadeIn", Value::Null, (0.0, 0.0))], 1.0);
         assert_eq!(a, NodeAnim::default());
 
         // Later split plugin wins the structure.
@@ -485,6 +516,68 @@ mod tests {
             .iter()
             .all(|b| b.color == Some(Color::rgba8(0, 255, 0, 1.0))));
         assert!(s.segments[5].is_space);
+    }
+
+    #[test]
+    fn versioned_names_resolve_only_to_2_0_0() {
+        let versioned = |v: &str| PluginEntry {
+            version: Some(v.into()),
+            name: format!("spin@{v}"),
+            ..entry("spin", Value::Null, (0.0, 0.0))
+        };
+        close(eval(&[versioned("2.0.0")], 1.0).channels.rot, 180.0);
+        for v in ["1.0.0", "2.0.1", "2", ""] {
+            assert_eq!(eval(&[versioned(v)], 1.0), NodeAnim::default(), "@{v}");
+        }
+    }
+
+    #[test]
+    fn cwi_plugins_combine_on_one_word() {
+        const CWI_LETTER_WHITE: Color = Color {
+            r: 1.0,
+            g: 1.0,
+            b: 1.0,
+            a: 0.9,
+        };
+        let color = entry("cwi-color", json!({"color": "#00ff00"}), (0.0, 0.0));
+        let bounce = entry("cwi-bouncing", Value::Null, (0.0, 0.0));
+        let loud = entry("cwi-loud", Value::Null, (0.0, 0.0));
+        // t = 1 of [0, 2]: q = 0.5; 11 letters, step 0.04: letter 4 at u = 0.34 / 0.6.
+        for chain in [
+            [color.clone(), bounce.clone(), loud.clone()],
+            [loud.clone(), bounce.clone(), color.clone()],
+        ] {
+            let a = eval(&chain, 1.0);
+            let s = a.split.clone().unwrap_or_else(|| SplitAnim {
+                kind: SplitKind::Chars,
+                segments: vec![],
+                boxes: vec![],
+            });
+            assert_eq!(s.kind, SplitKind::CwiLetters);
+            assert_eq!(s.boxes.len(), 11);
+            // Coloured by cwi-color (letters 0..5 done) and moved by cwi-bouncing.
+            assert_eq!(s.boxes[4].color, Some(Color::rgba8(0, 255, 0, 1.0)));
+            assert!(s.boxes[4].ty < -8.0, "{:?}", s.boxes[4]);
+            assert_eq!(s.boxes[10].color, Some(CWI_LETTER_WHITE));
+            // The word box: 90 % white, swollen by cwi-loud.
+            let word = a.cwi_word.clone().unwrap_or_default();
+            assert_eq!(word.color.map(|c| c.a), Some(0.9));
+            assert!(word.scale_x > 2.0);
+            // Wrapper channels from cwi-bouncing: e = 0.5 → sy = 1.05.
+            close(a.channels.sy, 1.05);
+        }
+    }
+
+    #[test]
+    fn random_plugins_draw_per_entry_seeds() {
+        let m = entry("magnetic", Value::Null, (0.0, 0.0));
+        let twice = [m.clone(), m.clone()];
+        let one = eval(std::slice::from_ref(&m), 0.3);
+        assert_eq!(one, eval(std::slice::from_ref(&m), 0.3));
+        // The later entry wins the split, with its own (different) targets.
+        assert_ne!(eval(&twice, 0.3).split, one.split);
+        assert_ne!(entry_seed(7, 0), entry_seed(7, 1));
+        assert_ne!(entry_seed(7, 0), entry_seed(8, 0));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The seven implemented plugins (PLUGINS.md §1, §2, §3, §11, §12, §13, §15). Parameters
-//! come from the entry's `params` with each plugin's built-in defaults; a value of the
-//! wrong type falls back to the default.
+//! The implemented plugins: here §1, §2, §3, §11, §12, §13, §15 of PLUGINS.md; one
+//! submodule per further plugin. Parameters come from the entry's `params` with each
+//! plugin's built-in defaults; a value of the wrong type falls back to the default.
 
 use std::f64::consts::TAU;
 
@@ -12,6 +12,24 @@ use super::split::{split_text, SplitKind};
 use super::timeline::{PropValue, Timeline};
 use super::{BoxAnim, Channel, InheritedStyle, NodeAnim, ShadowPx, SplitAnim};
 use crate::compose::display::Color;
+
+// plug-a
+mod cwi_bouncing;
+mod cwi_loud;
+mod cwi_whisper;
+mod fliptype;
+mod magnetic;
+
+/// What a DOM plugin sees on one frame (it is initialised).
+pub(super) struct DomInput<'a> {
+    pub params: &'a Value,
+    /// Progress in its window, 0 before and 1 after it.
+    pub p: f64,
+    pub text: &'a str,
+    pub inherited: &'a InheritedStyle,
+    /// Seed of this chain entry on this node: random plugins draw from it only.
+    pub seed: u64,
+}
 
 fn num(params: &Value, key: &str, default: f64) -> f64 {
     params
@@ -53,19 +71,24 @@ pub(super) fn channel_values(id: &str, params: &Value, p: f64) -> Vec<(Channel, 
             let cycles = num(params, "cycles", 1.0).max(1.0);
             vec![(Channel::Ty, a * (TAU * cycles * p).sin())]
         }
+        // plug-a
+        "cwi-bouncing" => cwi_bouncing::channel_values(params, p),
+        // fliptype's flip is a rotateX/rotateY channel, which has no visual effect in the
+        // reference (SPEC §12.5): nothing is drawn for it (PLUGINS.md §6).
+        "fliptype" => Vec::new(),
         _ => Vec::new(),
     }
 }
 
 /// The DOM half of a plugin at progress p (the plugin is initialised).
-pub(super) fn apply_dom(
-    id: &str,
-    params: &Value,
-    p: f64,
-    text: &str,
-    inherited: &InheritedStyle,
-    out: &mut NodeAnim,
-) {
+pub(super) fn apply_dom(id: &str, input: &DomInput, out: &mut NodeAnim) {
+    let DomInput {
+        params,
+        p,
+        text,
+        inherited,
+        seed,
+    } = *input;
     match id {
         "pulse" => {
             let m = num(params, "maxScale", 1.2);
@@ -78,13 +101,68 @@ pub(super) fn apply_dom(
         "slideup" => out.split = Some(slideup(text, params, p, inherited)),
         "scalepop" => out.split = Some(scalepop(text, params, p, inherited)),
         "cwi-color" => {
-            out.cwi_word.get_or_insert_with(|| BoxAnim {
-                color: Some(CWI_WHITE),
-                ..BoxAnim::default()
-            });
-            out.split = Some(cwi_color(text, params, p));
+            let colored = cwi_color(text, params, p);
+            let letters = cwi_letters(out, text);
+            for (letter, c) in letters.boxes.iter_mut().zip(colored.boxes) {
+                letter.color = c.color;
+            }
         }
+        // plug-a
+        "magnetic" => out.split = Some(magnetic::split(text, params, p, inherited, seed)),
+        "fliptype" => out.split = Some(fliptype::split(text, params, p, inherited)),
+        "cwi-loud" => cwi_loud::apply(cwi_word(out), params, p),
+        "cwi-whisper" => cwi_whisper::apply(cwi_word(out), params, p),
+        "cwi-bouncing" => cwi_bouncing::apply(cwi_letters(out, text), params, p),
         _ => {}
+    }
+}
+
+/// The shared CWI word box (PLUGINS.md §15), created 90 % white by the first CWI plugin.
+fn cwi_word(out: &mut NodeAnim) -> &mut BoxAnim {
+    out.cwi_word.get_or_insert_with(|| BoxAnim {
+        color: Some(CWI_WHITE),
+        ..BoxAnim::default()
+    })
+}
+
+/// The shared CWI letter boxes inside the word box: kept when a CWI plugin earlier in the
+/// chain made them (so cwi-color's colours and cwi-bouncing's hops combine in either
+/// order), otherwise made afresh with inherited (word) colour, replacing any other split.
+fn cwi_letters<'a>(out: &'a mut NodeAnim, text: &str) -> &'a mut SplitAnim {
+    cwi_word(out);
+    let segments = split_text(text, SplitKind::CwiLetters);
+    let reuse = out
+        .split
+        .as_ref()
+        .is_some_and(|s| s.kind == SplitKind::CwiLetters && s.segments == segments);
+    if !reuse {
+        out.split = None;
+    }
+    out.split.get_or_insert_with(|| SplitAnim {
+        kind: SplitKind::CwiLetters,
+        boxes: vec![BoxAnim::default(); segments.len()],
+        segments,
+    })
+}
+
+/// A number inside an object parameter (`pulse.scale`); `None` when absent or no number.
+fn nested_num(params: &Value, object: &str, key: &str) -> Option<f64> {
+    params
+        .get(object)
+        .and_then(|o| o.get(key))
+        .and_then(Value::as_f64)
+        .filter(|v| v.is_finite())
+}
+
+/// The CWI envelope F of cwi-loud / cwi-whisper (PLUGINS.md §16): quick rise over the
+/// first 12 % of the window, hold, quick fall over the last 12 %.
+fn cwi_envelope(q: f64) -> f64 {
+    if q < 0.12 {
+        Ease::CUBIC_OUT.apply(q / 0.12)
+    } else if q > 0.88 {
+        1.0 - Ease::CUBIC_IN.apply((q - 0.88) / 0.12)
+    } else {
+        1.0
     }
 }
 

@@ -514,7 +514,22 @@ pub struct PluginEntry {
     pub path: String,
 }
 
+/// The only plugin version installed with the reference renderer (SPEC §12.1).
+pub const PLUGIN_VERSION: &str = "2.0.0";
+
 impl PluginEntry {
+    /// The id this entry runs: the bare id, or `id@2.0.0`. Any other version (`@1.0.0`,
+    /// `@2.0.1`, `@2`, an empty one) names a plugin that is not installed: `None`, no
+    /// effect. The reference looks plugins up by exact `name@version` key with only
+    /// 2.0.0 installed, so no version range is accepted.
+    pub fn resolved_id(&self) -> Option<&str> {
+        match self.version.as_deref() {
+            None => Some(&self.id),
+            Some(v) if v == PLUGIN_VERSION => Some(&self.id),
+            Some(_) => None,
+        }
+    }
+
     /// The plugin window `[w0, w1]` for a node (§12.2): base interval = entry `baseTime`
     /// ?? node `baseTime` ?? node display time; each bound relative to its own boundary.
     pub fn window(&self, node_base: Option<(f64, f64)>, display: (f64, f64)) -> (f64, f64) {

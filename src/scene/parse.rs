@@ -778,7 +778,7 @@ impl Builder<'_> {
                 path,
                 format!("plugin \"{name}\" is not a MotionText 2.0.0 plugin (names are case-sensitive); node \"{node_id}\" renders without it"),
             );
-        } else if let Some(v) = version.filter(|v| *v != "2.0.0") {
+        } else if let Some(v) = version.filter(|v| *v != PLUGIN_VERSION) {
             self.warn(
                 path,
                 format!("plugin \"{name}\": version {v} is not available (only 2.0.0); node \"{node_id}\" renders without it"),
