@@ -39,4 +39,7 @@ plugin_golden! {
     spin: "spin";
     bob_y: "bobY";
     cwi_color: "cwi-color";
+    // plug-b
+    elastic: "elastic";
+    typewriter: "typewriter";
 }

@@ -76,6 +76,18 @@ pub struct BoxAnim {
     pub blur_px: f64,
     /// The box clips its own content to its box (slideup words).
     pub clip_to_box: bool,
+    /// Where the transform (rotation, scale) is anchored in the box.
+    pub origin: BoxOrigin,
+}
+
+/// Transform origin of an animated box (CSS `transform-origin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BoxOrigin {
+    /// The centre of the box (the CSS default).
+    #[default]
+    Center,
+    /// The middle of the bottom edge (`center bottom`, elastic words).
+    CenterBottom,
 }
 
 impl Default for BoxAnim {
@@ -92,6 +104,7 @@ impl Default for BoxAnim {
             brightness: 1.0,
             blur_px: 0.0,
             clip_to_box: false,
+            origin: BoxOrigin::Center,
         }
     }
 }
@@ -114,6 +127,37 @@ pub struct NodeAnim {
     pub split: Option<SplitAnim>,
     /// The shared CWI word box (colour rgba(255,255,255,0.9)).
     pub cwi_word: Option<BoxAnim>,
+    /// Typewriter (PLUGINS §5): the node shows only a typed prefix and a cursor; the layout
+    /// ([`text_layout`]) lays out exactly that, this is how each part is painted.
+    pub typed: Option<TypedAnim>,
+}
+
+/// The paint state of a typewriter node: the typed prefix and the cursor after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedAnim {
+    /// Byte length of the typed prefix of the node text.
+    pub prefix_bytes: usize,
+    /// The typed text (its typing flash is a text-shadow override).
+    pub text: BoxAnim,
+    /// The cursor glyph's box (colour `#ffffff`, blink opacity); `None` = no cursor.
+    pub cursor: Option<BoxAnim>,
+}
+
+/// How the text of a node is laid out at time t, when a plugin changes the layout itself
+/// (the layout is cached per value, so it is `Eq + Hash`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum TextLayout {
+    /// The node's text as it is.
+    #[default]
+    Plain,
+    /// Word boxes (split on every `' '`) with an extra horizontal margin of this many
+    /// thousandths of an em on each side (elastic: 100); lines break between boxes.
+    WordMargins { margin_milli_em: u32 },
+    /// Only the first `prefix_bytes` bytes of the text, then `cursor` (weight 400) if any.
+    Typed {
+        prefix_bytes: usize,
+        cursor: Option<String>,
+    },
 }
 
 pub struct AnimInput<'a> {
@@ -125,7 +169,7 @@ pub struct AnimInput<'a> {
     pub node_base: Option<(f64, f64)>,
     /// Media time.
     pub t: f64,
-    /// Seed for plugins that draw random numbers (none of the implemented ones does).
+    /// Seed for plugins that draw random numbers (elastic); mixed with the chain index.
     pub seed: u64,
 }
 
@@ -156,9 +200,12 @@ pub const IMPLEMENTED: &[&str] = &[
     "spin",
     "bobY",
     "cwi-color",
+    // plug-b
+    "elastic",
+    "typewriter",
 ];
 
-/// True for the plugin ids implemented here: fadein, slideup, scalepop, pulse, spin, bobY, cwi-color.
+/// True for the plugin ids in [`IMPLEMENTED`].
 pub fn is_implemented(id: &str) -> bool {
     IMPLEMENTED.contains(&id)
 }
@@ -167,6 +214,7 @@ pub fn is_implemented(id: &str) -> bool {
 pub fn manifest_kind(id: &str) -> Option<PluginKind> {
     match id {
         "fadein" | "slideup" | "scalepop" | "cwi-color" => Some(PluginKind::Dom),
+        "elastic" | "typewriter" => Some(PluginKind::Dom),
         "pulse" | "bobY" => Some(PluginKind::Hybrid),
         "spin" => Some(PluginKind::Channel),
         _ => None,
@@ -204,12 +252,13 @@ pub fn evaluate(input: &AnimInput) -> NodeAnim {
 pub fn evaluate_with_style(input: &AnimInput, inherited: &InheritedStyle) -> NodeAnim {
     let mut acc = ChannelAcc::default();
     let mut out = NodeAnim::default();
-    for entry in input.entries {
+    for (chain_index, entry) in input.entries.iter().enumerate() {
         let Some(kind) = manifest_kind(&entry.id) else {
             continue;
         };
         let kind = entry.kind_override.unwrap_or(kind);
-        let ph = phase(input.t, entry.window(input.node_base, input.display));
+        let window = entry.window(input.node_base, input.display);
+        let ph = phase(input.t, window);
         if matches!(kind, PluginKind::Channel | PluginKind::Hybrid) {
             let p = match ph {
                 Phase::Before => None,
@@ -229,12 +278,62 @@ pub fn evaluate_with_style(input: &AnimInput, inherited: &InheritedStyle) -> Nod
                 Phase::After => Some(1.0),
             };
             if let Some(p) = p {
-                plugins::apply_dom(&entry.id, &entry.params, p, input.text, inherited, &mut out);
+                let ctx = plugins::DomContext {
+                    seed: entry_seed(input.seed, chain_index),
+                    window,
+                    t: input.t,
+                };
+                plugins::apply_dom(
+                    &entry.id,
+                    &entry.params,
+                    p,
+                    input.text,
+                    inherited,
+                    &ctx,
+                    &mut out,
+                );
             }
         }
     }
     out.channels = acc.finish();
     out
+}
+
+/// How the node's text is laid out at `input.t` (see [`TextLayout`]): the layout-changing
+/// DOM plugins (elastic, typewriter) once initialised; the later one in the chain wins, as
+/// it replaces the content the earlier one built.
+pub fn text_layout(input: &AnimInput) -> TextLayout {
+    let mut out = TextLayout::Plain;
+    for entry in input.entries {
+        let Some(kind) = manifest_kind(&entry.id) else {
+            continue;
+        };
+        if !matches!(
+            entry.kind_override.unwrap_or(kind),
+            PluginKind::Dom | PluginKind::Hybrid
+        ) {
+            continue;
+        }
+        let p = match phase(input.t, entry.window(input.node_base, input.display)) {
+            Phase::Before => continue,
+            Phase::Active(p) => p,
+            Phase::After => 1.0,
+        };
+        if let Some(layout) = plugins::layout_of(&entry.id, &entry.params, p, input.text) {
+            out = layout;
+        }
+    }
+    out
+}
+
+/// A seed per chain entry (SplitMix64 of the node seed and the chain index), so two random
+/// plugins on one node draw different numbers.
+fn entry_seed(node_seed: u64, chain_index: usize) -> u64 {
+    let mut z = node_seed ^ (chain_index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Channel names of SPEC §12.5 that have a visual effect.

@@ -13,7 +13,8 @@ use display::{Affine, DisplayList};
 use layout::{is_active, layout_cue, LaidNode, StageBox};
 use paint::{AnimSource, Painter};
 
-use crate::scene::{Node, Scene};
+use crate::anim::{self, AnimInput, TextLayout};
+use crate::scene::{Node, NodeKind, Scene};
 use crate::text::TextEngine;
 
 /// How the virtual CSS stage maps onto output pixels (SPEC §1.5).
@@ -42,6 +43,9 @@ struct LayoutKey {
     cue: usize,
     active: Vec<bool>,
     stage: (u64, u64),
+    /// Text nodes whose layout a plugin changes at t (typewriter's typed prefix, elastic's
+    /// word margins), sorted by node id: the layout differs whenever one of them does.
+    text_layouts: Vec<(String, TextLayout)>,
 }
 
 const LAYOUT_CACHE_LIMIT: usize = 512;
@@ -100,16 +104,29 @@ impl Composer {
             if !active.iter().any(|a| *a) {
                 continue;
             }
+            let mut text_layouts = Vec::new();
+            plugin_layouts(&cue.root, t, &self.anims, &mut text_layouts);
+            text_layouts.sort();
             let key = LayoutKey {
                 cue: ci,
                 active,
                 stage: (css_w.to_bits(), css_h.to_bits()),
+                text_layouts,
             };
             let laid = match self.layouts.get(&key) {
                 Some(l) => Arc::clone(l),
                 None => {
                     let track = &scene.tracks[cue.track];
-                    let laid = Arc::new(layout_cue(&cue.root, track, stage, t, &mut self.text));
+                    let by_node: HashMap<String, TextLayout> =
+                        key.text_layouts.iter().cloned().collect();
+                    let laid = Arc::new(layout_cue(
+                        &cue.root,
+                        track,
+                        stage,
+                        t,
+                        &by_node,
+                        &mut self.text,
+                    ));
                     if self.layouts.len() >= LAYOUT_CACHE_LIMIT {
                         self.layouts.clear();
                     }
@@ -134,6 +151,33 @@ fn activity(node: &Node, t: f64, out: &mut Vec<bool>) {
     out.push(is_active(node, t));
     for c in &node.children {
         activity(c, t, out);
+    }
+}
+
+/// The drawn text nodes whose plugins change their layout at t (see [`TextLayout`]).
+fn plugin_layouts(
+    node: &Node,
+    t: f64,
+    anims: &HashMap<String, AnimSource>,
+    out: &mut Vec<(String, TextLayout)>,
+) {
+    if let (NodeKind::Text { text }, Some(src)) = (&node.kind, anims.get(&node.id)) {
+        if is_active(node, t) {
+            let layout = anim::text_layout(&AnimInput {
+                text,
+                entries: &src.plugins,
+                display: src.display,
+                node_base: src.base_time,
+                t,
+                seed: src.seed,
+            });
+            if layout != TextLayout::Plain {
+                out.push((node.id.clone(), layout));
+            }
+        }
+    }
+    for c in &node.children {
+        plugin_layouts(c, t, anims, out);
     }
 }
 
