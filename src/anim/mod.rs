@@ -1,6 +1,8 @@
 //! Plugin evaluation (SPEC §12, PLUGINS.md): windows and progress, channel composition,
-//! easing, the GSAP timeline model, text splitting, and the first seven plugins
-//! (fadein, slideup, scalepop, pulse, spin, bobY, cwi-color). Pure functions of time.
+//! easing, the GSAP timeline model, text splitting, and the plugins listed in
+//! [`IMPLEMENTED`]. Pure functions of time (and of a per-node seed for random plugins).
+//! Plugins that change the layout itself (elastic, typewriter) also say so through
+//! [`text_layout`], which the compositor's layout consults.
 //!
 //! Choices where the spec leaves room:
 //! * Channel plugins outside their window: after it they contribute their p = 1 values
@@ -584,6 +586,74 @@ mod tests {
             .iter()
             .all(|b| b.color == Some(Color::rgba8(0, 255, 0, 1.0))));
         assert!(s.segments[5].is_space);
+    }
+
+    #[test]
+    fn layout_changing_plugins() {
+        let at = |entries: &[PluginEntry], t: f64| {
+            text_layout(&AnimInput {
+                text: "hello world",
+                entries,
+                display: (0.0, 2.0),
+                node_base: None,
+                t,
+                seed: 7,
+            })
+        };
+        assert_eq!(at(&[], 1.0), TextLayout::Plain);
+        let mut elastic = entry("elastic", Value::Null, (0.0, 0.0));
+        elastic.base_time = Some((1.0, 2.0));
+        assert_eq!(at(std::slice::from_ref(&elastic), 0.5), TextLayout::Plain);
+        assert_eq!(
+            at(std::slice::from_ref(&elastic), 1.5),
+            TextLayout::WordMargins {
+                margin_milli_em: 100
+            }
+        );
+        // Typewriter over [0, 2] at t = 0.5: p = 0.25, floor(0.25 / 0.05) = 5 units.
+        let typewriter = entry("typewriter", Value::Null, (0.0, 0.0));
+        let typed = TextLayout::Typed {
+            prefix_bytes: 5,
+            cursor: Some("|".into()),
+        };
+        assert_eq!(at(&[elastic.clone(), typewriter.clone()], 1.5), {
+            // p = 0.75 → 15 units, capped at the 11 of the text.
+            TextLayout::Typed {
+                prefix_bytes: 11,
+                cursor: Some("|".into()),
+            }
+        });
+        assert_eq!(at(std::slice::from_ref(&typewriter), 0.5), typed);
+        // The later entry wins, and evaluation agrees with the layout.
+        let a = eval(&[typewriter.clone(), elastic.clone()], 1.5);
+        assert_eq!(a.typed, None);
+        assert_eq!(a.split.map(|s| s.kind), Some(SplitKind::Words));
+        let a = eval(&[elastic, typewriter], 1.5);
+        assert_eq!(a.split, None);
+        assert_eq!(a.typed.map(|t| t.prefix_bytes), Some(11));
+    }
+
+    #[test]
+    fn random_plugins_are_seeded_per_node_and_chain_entry() {
+        assert_ne!(entry_seed(7, 0), entry_seed(7, 1));
+        assert_ne!(entry_seed(7, 0), entry_seed(8, 0));
+        let chain = [entry("elastic", Value::Null, (0.0, 0.0))];
+        let tilt = |seed: u64| {
+            let a = evaluate(&AnimInput {
+                text: "hello world",
+                entries: &chain,
+                display: (0.0, 2.0),
+                node_base: None,
+                t: 0.3,
+                seed,
+            });
+            a.split
+                .map(|s| s.boxes.iter().map(|b| b.rotation_deg).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert_eq!(tilt(7), tilt(7));
+        assert_ne!(tilt(7), tilt(8));
+        assert!(tilt(7)[0] != 0.0);
     }
 
     #[test]
