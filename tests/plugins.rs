@@ -45,4 +45,7 @@ plugin_golden! {
     cwi_loud: "cwi-loud";
     cwi_whisper: "cwi-whisper";
     cwi_bouncing: "cwi-bouncing";
+    // plug-b
+    elastic: "elastic";
+    typewriter: "typewriter";
 }

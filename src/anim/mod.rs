@@ -1,7 +1,8 @@
 //! Plugin evaluation (SPEC §12, PLUGINS.md): windows and progress, channel composition,
-//! easing, the GSAP timeline model, text splitting, and the first seven plugins
-//! (fadein, slideup, scalepop, pulse, spin, bobY, cwi-color) and more (see [`IMPLEMENTED`]).
-//! Pure functions of time.
+//! easing, the GSAP timeline model, text splitting, and the plugins listed in
+//! [`IMPLEMENTED`]. Pure functions of time (and of a per-node seed for random plugins).
+//! Plugins that change the layout itself (elastic, typewriter) also say so through
+//! [`text_layout`], which the compositor's layout consults.
 //!
 //! Choices where the spec leaves room:
 //! * Channel plugins outside their window: after it they contribute their p = 1 values
@@ -77,6 +78,18 @@ pub struct BoxAnim {
     pub blur_px: f64,
     /// The box clips its own content to its box (slideup words).
     pub clip_to_box: bool,
+    /// Where the transform (rotation, scale) is anchored in the box.
+    pub origin: BoxOrigin,
+}
+
+/// Transform origin of an animated box (CSS `transform-origin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BoxOrigin {
+    /// The centre of the box (the CSS default).
+    #[default]
+    Center,
+    /// The middle of the bottom edge (`center bottom`, elastic words).
+    CenterBottom,
 }
 
 impl Default for BoxAnim {
@@ -93,6 +106,7 @@ impl Default for BoxAnim {
             brightness: 1.0,
             blur_px: 0.0,
             clip_to_box: false,
+            origin: BoxOrigin::Center,
         }
     }
 }
@@ -115,6 +129,37 @@ pub struct NodeAnim {
     pub split: Option<SplitAnim>,
     /// The shared CWI word box (colour rgba(255,255,255,0.9)).
     pub cwi_word: Option<BoxAnim>,
+    /// Typewriter (PLUGINS §5): the node shows only a typed prefix and a cursor; the layout
+    /// ([`text_layout`]) lays out exactly that, this is how each part is painted.
+    pub typed: Option<TypedAnim>,
+}
+
+/// The paint state of a typewriter node: the typed prefix and the cursor after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedAnim {
+    /// Byte length of the typed prefix of the node text.
+    pub prefix_bytes: usize,
+    /// The typed text (its typing flash is a text-shadow override).
+    pub text: BoxAnim,
+    /// The cursor glyph's box (colour `#ffffff`, blink opacity); `None` = no cursor.
+    pub cursor: Option<BoxAnim>,
+}
+
+/// How the text of a node is laid out at time t, when a plugin changes the layout itself
+/// (the layout is cached per value, so it is `Eq + Hash`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum TextLayout {
+    /// The node's text as it is.
+    #[default]
+    Plain,
+    /// Word boxes (split on every `' '`) with an extra horizontal margin of this many
+    /// thousandths of an em on each side (elastic: 100); lines break between boxes.
+    WordMargins { margin_milli_em: u32 },
+    /// Only the first `prefix_bytes` bytes of the text, then `cursor` (weight 400) if any.
+    Typed {
+        prefix_bytes: usize,
+        cursor: Option<String>,
+    },
 }
 
 pub struct AnimInput<'a> {
@@ -164,6 +209,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "cwi-loud",
     "cwi-whisper",
     "cwi-bouncing",
+    // plug-b
+    "elastic",
+    "typewriter",
 ];
 
 /// True for the plugin ids in [`IMPLEMENTED`].
@@ -175,6 +223,7 @@ pub fn is_implemented(id: &str) -> bool {
 pub fn manifest_kind(id: &str) -> Option<PluginKind> {
     match id {
         "fadein" | "slideup" | "scalepop" | "cwi-color" => Some(PluginKind::Dom),
+        "elastic" | "typewriter" => Some(PluginKind::Dom),
         "pulse" | "bobY" => Some(PluginKind::Hybrid),
         "spin" => Some(PluginKind::Channel),
         // plug-a
@@ -221,7 +270,8 @@ pub fn evaluate_with_style(input: &AnimInput, inherited: &InheritedStyle) -> Nod
             continue;
         };
         let kind = entry.kind_override.unwrap_or(kind);
-        let ph = phase(input.t, entry.window(input.node_base, input.display));
+        let window = entry.window(input.node_base, input.display);
+        let ph = phase(input.t, window);
         if matches!(kind, PluginKind::Channel | PluginKind::Hybrid) {
             let p = match ph {
                 Phase::Before => None,
@@ -247,12 +297,41 @@ pub fn evaluate_with_style(input: &AnimInput, inherited: &InheritedStyle) -> Nod
                     text: input.text,
                     inherited,
                     seed: entry_seed(input.seed, index),
+                    window,
+                    t: input.t,
                 };
                 plugins::apply_dom(&entry.id, &dom, &mut out);
             }
         }
     }
     out.channels = acc.finish();
+    out
+}
+
+/// How the node's text is laid out at `input.t` (see [`TextLayout`]): the layout-changing
+/// DOM plugins (elastic, typewriter) once initialised; the later one in the chain wins, as
+/// it replaces the content the earlier one built.
+pub fn text_layout(input: &AnimInput) -> TextLayout {
+    let mut out = TextLayout::Plain;
+    for entry in input.entries {
+        let Some(kind) = entry.resolved_id().and_then(manifest_kind) else {
+            continue;
+        };
+        if !matches!(
+            entry.kind_override.unwrap_or(kind),
+            PluginKind::Dom | PluginKind::Hybrid
+        ) {
+            continue;
+        }
+        let p = match phase(input.t, entry.window(input.node_base, input.display)) {
+            Phase::Before => continue,
+            Phase::Active(p) => p,
+            Phase::After => 1.0,
+        };
+        if let Some(layout) = plugins::layout_of(&entry.id, &entry.params, p, input.text) {
+            out = layout;
+        }
+    }
     out
 }
 
@@ -578,6 +657,74 @@ mod tests {
         assert_ne!(eval(&twice, 0.3).split, one.split);
         assert_ne!(entry_seed(7, 0), entry_seed(7, 1));
         assert_ne!(entry_seed(7, 0), entry_seed(8, 0));
+    }
+
+    #[test]
+    fn layout_changing_plugins() {
+        let at = |entries: &[PluginEntry], t: f64| {
+            text_layout(&AnimInput {
+                text: "hello world",
+                entries,
+                display: (0.0, 2.0),
+                node_base: None,
+                t,
+                seed: 7,
+            })
+        };
+        assert_eq!(at(&[], 1.0), TextLayout::Plain);
+        let mut elastic = entry("elastic", Value::Null, (0.0, 0.0));
+        elastic.base_time = Some((1.0, 2.0));
+        assert_eq!(at(std::slice::from_ref(&elastic), 0.5), TextLayout::Plain);
+        assert_eq!(
+            at(std::slice::from_ref(&elastic), 1.5),
+            TextLayout::WordMargins {
+                margin_milli_em: 100
+            }
+        );
+        // Typewriter over [0, 2] at t = 0.5: p = 0.25, floor(0.25 / 0.05) = 5 units.
+        let typewriter = entry("typewriter", Value::Null, (0.0, 0.0));
+        let typed = TextLayout::Typed {
+            prefix_bytes: 5,
+            cursor: Some("|".into()),
+        };
+        assert_eq!(at(&[elastic.clone(), typewriter.clone()], 1.5), {
+            // p = 0.75 → 15 units, capped at the 11 of the text.
+            TextLayout::Typed {
+                prefix_bytes: 11,
+                cursor: Some("|".into()),
+            }
+        });
+        assert_eq!(at(std::slice::from_ref(&typewriter), 0.5), typed);
+        // The later entry wins, and evaluation agrees with the layout.
+        let a = eval(&[typewriter.clone(), elastic.clone()], 1.5);
+        assert_eq!(a.typed, None);
+        assert_eq!(a.split.map(|s| s.kind), Some(SplitKind::Words));
+        let a = eval(&[elastic, typewriter], 1.5);
+        assert_eq!(a.split, None);
+        assert_eq!(a.typed.map(|t| t.prefix_bytes), Some(11));
+    }
+
+    #[test]
+    fn random_plugins_are_seeded_per_node_and_chain_entry() {
+        assert_ne!(entry_seed(7, 0), entry_seed(7, 1));
+        assert_ne!(entry_seed(7, 0), entry_seed(8, 0));
+        let chain = [entry("elastic", Value::Null, (0.0, 0.0))];
+        let tilt = |seed: u64| {
+            let a = evaluate(&AnimInput {
+                text: "hello world",
+                entries: &chain,
+                display: (0.0, 2.0),
+                node_base: None,
+                t: 0.3,
+                seed,
+            });
+            a.split
+                .map(|s| s.boxes.iter().map(|b| b.rotation_deg).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert_eq!(tilt(7), tilt(7));
+        assert_ne!(tilt(7), tilt(8));
+        assert!(tilt(7)[0] != 0.0);
     }
 
     #[test]

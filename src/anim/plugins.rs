@@ -2,6 +2,10 @@
 //! submodule per further plugin. Parameters come from the entry's `params` with each
 //! plugin's built-in defaults; a value of the wrong type falls back to the default.
 
+// plug-b: layout-changing plugins (their own files).
+mod elastic;
+mod typewriter;
+
 use std::f64::consts::TAU;
 
 use serde_json::Value;
@@ -10,7 +14,7 @@ use super::color::{lerp_color, parse_css_color, parse_hex_rgb};
 use super::easing::{sine_in_out, Ease};
 use super::split::{split_text, SplitKind};
 use super::timeline::{PropValue, Timeline};
-use super::{BoxAnim, Channel, InheritedStyle, NodeAnim, ShadowPx, SplitAnim};
+use super::{BoxAnim, Channel, InheritedStyle, NodeAnim, ShadowPx, SplitAnim, TextLayout};
 use crate::compose::display::Color;
 
 // plug-a
@@ -29,6 +33,10 @@ pub(super) struct DomInput<'a> {
     pub inherited: &'a InheritedStyle,
     /// Seed of this chain entry on this node: random plugins draw from it only.
     pub seed: u64,
+    /// The plugin window in media seconds.
+    pub window: (f64, f64),
+    /// Media time.
+    pub t: f64,
 }
 
 fn num(params: &Value, key: &str, default: f64) -> f64 {
@@ -80,6 +88,16 @@ pub(super) fn channel_values(id: &str, params: &Value, p: f64) -> Vec<(Channel, 
     }
 }
 
+/// The layout a DOM plugin imposes at progress p, if it changes the layout.
+pub(super) fn layout_of(id: &str, params: &Value, p: f64, text: &str) -> Option<TextLayout> {
+    match id {
+        // plug-b
+        "elastic" => Some(elastic::LAYOUT),
+        "typewriter" => Some(typewriter::layout(text, params, p)),
+        _ => None,
+    }
+}
+
 /// The DOM half of a plugin at progress p (the plugin is initialised).
 pub(super) fn apply_dom(id: &str, input: &DomInput, out: &mut NodeAnim) {
     let DomInput {
@@ -88,8 +106,21 @@ pub(super) fn apply_dom(id: &str, input: &DomInput, out: &mut NodeAnim) {
         text,
         inherited,
         seed,
+        window,
+        t,
     } = *input;
     match id {
+        // plug-b: elastic and typewriter replace what earlier plugins built.
+        "elastic" => {
+            out.typed = None;
+            out.split = Some(elastic::elastic(text, params, p, inherited, seed));
+        }
+        "typewriter" => {
+            out.split = None;
+            out.typed = Some(typewriter::typewriter(
+                text, params, p, inherited, window, t,
+            ));
+        }
         "pulse" => {
             let m = num(params, "maxScale", 1.2);
             let s = up_and_down(p, 1.0, m);

@@ -88,7 +88,8 @@ impl BoxState {
                 .map(|v| v.iter().copied().filter(|s| s.color.a > 0.0).collect()),
             brightness,
             blur_px,
-            clip_to_box: false,
+            // Plugins that need another origin or clipping set it on the result.
+            ..BoxAnim::default()
         }
     }
 }

@@ -6,13 +6,16 @@
 //! All lengths are CSS px of the virtual stage (W × H). Every laid-out node carries a transform
 //! from its own box (origin = border-box top-left) to its parent's box (roots: the stage).
 
+use std::collections::HashMap;
+
+use crate::anim::{split_text, SplitKind, TextLayout};
 use crate::compose::display::Affine;
 use crate::compose::style::{box_look, text_look, BoxLook, TextLook, ROOT_FONT_PX};
 use crate::scene::{
     Anchor, ChildrenLayout, ConstraintMode, Constraints, Direction, FlexAlign, Justify, LayoutMode,
     Node, NodeKind, OriginComponent, Style, TextAlign, Track, TrackKind,
 };
-use crate::text::{FontSpec, ShapedText, TextEngine};
+use crate::text::{FontSpec, PlacedGlyph, ShapedLine, ShapedText, TextEngine};
 
 /// Padding / margins: top, right, bottom, left.
 pub type Edges = [f64; 4];
@@ -77,12 +80,14 @@ struct Parent<'a> {
 }
 
 /// Lays out every active node of a cue root at time `t`; nodes re-parented to the stage (§7.2.3)
-/// come back as extra roots, in paint order.
+/// come back as extra roots, in paint order. `text_layouts` holds, by node id, the text nodes
+/// whose plugins change their layout at `t` (absent = plain text).
 pub fn layout_cue(
     root: &Node,
     track: &Track,
     stage: StageBox,
     t: f64,
+    text_layouts: &HashMap<String, TextLayout>,
     text: &mut TextEngine,
 ) -> Vec<LaidNode> {
     let constraints = track
@@ -99,7 +104,12 @@ pub fn layout_cue(
         track,
         constraints: &constraints,
     };
-    let mut engine = Engine { text, stage, t };
+    let mut engine = Engine {
+        text,
+        stage,
+        t,
+        text_layouts,
+    };
     let mut roots = Vec::new();
     engine.collect_roots(root, &parent, &mut roots);
     roots
@@ -114,6 +124,7 @@ struct Engine<'t> {
     text: &'t mut TextEngine,
     stage: StageBox,
     t: f64,
+    text_layouts: &'t HashMap<String, TextLayout>,
 }
 
 /// How a node participates in layout, from its track's constraints (§11.8).
@@ -411,6 +422,170 @@ impl<'t> Engine<'t> {
         }
     }
 
+    /// Shapes a text node's text as its plugins lay it out at t (PLUGINS §4, §5).
+    fn shape_node(
+        &mut self,
+        node_id: &str,
+        text: &str,
+        look: &TextLook,
+        font: &FontSpec,
+        max_width: Option<f64>,
+    ) -> ShapedText {
+        match self.text_layouts.get(node_id).cloned() {
+            None | Some(TextLayout::Plain) => self.shape(text, look, font, max_width),
+            Some(TextLayout::WordMargins { margin_milli_em }) => {
+                let margin = f64::from(margin_milli_em) / 1000.0 * look.font_px;
+                self.shape_word_boxes(text, look, font, max_width, margin as f32)
+            }
+            Some(TextLayout::Typed {
+                prefix_bytes,
+                cursor,
+            }) => self.shape_typed(text, prefix_bytes, cursor.as_deref(), look, font, max_width),
+        }
+    }
+
+    /// Word boxes as inline-blocks (PLUGINS §0.1, elastic §4): each word shaped on its own (no
+    /// kerning across boxes), widened by `margin` px on each side, separated by breakable spaces;
+    /// lines break between boxes only. Line height and baseline are those of the plain text.
+    fn shape_word_boxes(
+        &mut self,
+        text: &str,
+        look: &TextLook,
+        font: &FontSpec,
+        max_width: Option<f64>,
+        margin: f32,
+    ) -> ShapedText {
+        let plain = self.shape(text, look, font, None);
+        let line_height = plain.line_height;
+        let ascent = plain
+            .lines
+            .first()
+            .map_or(font.size, |l| l.baseline - l.top);
+        let spec = FontSpec {
+            line_height,
+            ..font.clone()
+        };
+        let space = self
+            .text
+            .shape(" ", &spec, None)
+            .lines
+            .first()
+            .and_then(|l| l.glyphs.first())
+            .map_or(font.size * 0.25, |g| g.w);
+        let limit = max_width.filter(|_| look.wrap).map(|w| w as f32 + 0.01);
+        let mut lines: Vec<ShapedLine> = Vec::new();
+        let new_line = |n: usize| ShapedLine {
+            baseline: n as f32 * line_height + ascent,
+            top: n as f32 * line_height,
+            width: 0.0,
+            glyphs: Vec::new(),
+        };
+        let mut line = new_line(0);
+        let mut boxes_on_line = 0;
+        let mut pending_space = 0.0f32;
+        for seg in split_text(text, SplitKind::Words) {
+            if seg.is_space {
+                pending_space += space;
+                continue;
+            }
+            let word = text.get(seg.range.clone()).unwrap_or("");
+            let shaped = self.text.shape(word, &spec, None);
+            let box_w = shaped.width + 2.0 * margin;
+            let x = line.width + pending_space;
+            let x = if boxes_on_line > 0 && limit.is_some_and(|l| x + box_w > l) {
+                let n = lines.len() + 1;
+                lines.push(std::mem::replace(&mut line, new_line(n)));
+                boxes_on_line = 0;
+                0.0
+            } else {
+                x
+            };
+            pending_space = 0.0;
+            for l in &shaped.lines {
+                for g in &l.glyphs {
+                    line.glyphs.push(PlacedGlyph {
+                        x: x + margin + g.x,
+                        y: line.baseline + (g.y - l.baseline),
+                        start: seg.range.start + g.start,
+                        end: seg.range.start + g.end,
+                        ..*g
+                    });
+                }
+            }
+            line.width = x + box_w;
+            boxes_on_line += 1;
+        }
+        lines.push(line);
+        finish_lines(lines, line_height)
+    }
+
+    /// Typewriter (PLUGINS §5): only the typed prefix is laid out, then the cursor glyph at
+    /// weight 400 on the last line (or the next one when it does not fit). Cursor glyphs carry
+    /// byte positions from `text.len()` on, so painting can tell them from the typed text.
+    #[allow(clippy::too_many_arguments)]
+    fn shape_typed(
+        &mut self,
+        text: &str,
+        prefix_bytes: usize,
+        cursor: Option<&str>,
+        look: &TextLook,
+        font: &FontSpec,
+        max_width: Option<f64>,
+    ) -> ShapedText {
+        let prefix = text.get(..prefix_bytes).unwrap_or(text);
+        let typed = self.shape(prefix, look, font, max_width);
+        let Some(cursor) = cursor else {
+            return typed;
+        };
+        let line_height = typed.line_height;
+        let spec = FontSpec {
+            weight: 400,
+            line_height,
+            ..font.clone()
+        };
+        let shaped_cursor = self.text.shape(cursor, &spec, None);
+        let Some(cline) = shaped_cursor.lines.first() else {
+            return typed;
+        };
+        let limit = max_width.filter(|_| look.wrap).map(|w| w as f32 + 0.01);
+        let mut lines = typed.lines;
+        let fits = |l: &ShapedLine| limit.is_none_or(|lim| l.width + cline.width <= lim);
+        match lines.last() {
+            Some(last) if last.glyphs.is_empty() || fits(last) => {}
+            Some(last) => {
+                let top = last.top + line_height;
+                let baseline = last.baseline + line_height;
+                lines.push(ShapedLine {
+                    baseline,
+                    top,
+                    width: 0.0,
+                    glyphs: Vec::new(),
+                });
+            }
+            None => lines.push(ShapedLine {
+                baseline: cline.baseline,
+                top: 0.0,
+                width: 0.0,
+                glyphs: Vec::new(),
+            }),
+        }
+        let end = text.len();
+        if let Some(last) = lines.last_mut() {
+            let x0 = last.width;
+            for g in &cline.glyphs {
+                last.glyphs.push(PlacedGlyph {
+                    x: x0 + g.x,
+                    y: last.baseline + (g.y - cline.baseline),
+                    start: end + g.start,
+                    end: end + g.end,
+                    ..*g
+                });
+            }
+            last.width = x0 + cline.width;
+        }
+        finish_lines(lines, line_height)
+    }
+
     /// (min-content, max-content) border-box widths.
     fn intrinsic(&mut self, node: &Node, parent: &Parent<'_>, mode: Mode) -> (f64, f64) {
         let (style, box_style) = self.merged_style(node, parent);
@@ -419,9 +594,10 @@ impl<'t> Engine<'t> {
                 let look = text_look(&style, self.stage.h, parent.font_px);
                 let font = self.font_spec(&look);
                 let pad = self.node_padding(node, mode, parent, None);
-                let max = self.shape(text, &look, &font, None).width as f64;
+                let max = self.shape_node(&node.id, text, &look, &font, None).width as f64;
                 let min = if look.wrap {
-                    self.shape(text, &look, &font, Some(0.0)).width as f64
+                    self.shape_node(&node.id, text, &look, &font, Some(0.0))
+                        .width as f64
                 } else {
                     max
                 };
@@ -573,7 +749,7 @@ impl<'t> Engine<'t> {
                     );
                 }
                 let inner_w = (w - pad[1] - pad[3]).max(0.0);
-                let shaped = self.shape(text, &look, &font, Some(inner_w));
+                let shaped = self.shape_node(&node.id, text, &look, &font, Some(inner_w));
                 let (bw, bh) = (shaped.width as f64, shaped.height as f64);
                 let mut h = bh + pad[0] + pad[2];
                 if is_block && mode == Mode::Flow {
@@ -842,6 +1018,18 @@ enum Arrangement {
         align: FlexAlign,
         justify: Justify,
     },
+}
+
+/// A text block from its lines: width of the widest, height lines × line height.
+fn finish_lines(lines: Vec<ShapedLine>, line_height: f32) -> ShapedText {
+    let width = lines.iter().map(|l| l.width).fold(0.0, f32::max);
+    let height = lines.len().max(1) as f32 * line_height;
+    ShapedText {
+        lines,
+        width,
+        height,
+        line_height,
+    }
 }
 
 fn align_from(ax: f64) -> FlexAlign {

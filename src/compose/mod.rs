@@ -13,7 +13,8 @@ use display::{Affine, DisplayList};
 use layout::{is_active, layout_cue, LaidNode, StageBox};
 use paint::{AnimSource, Painter};
 
-use crate::scene::{Node, Scene};
+use crate::anim::{self, AnimInput, TextLayout};
+use crate::scene::{Node, NodeKind, Scene};
 use crate::text::TextEngine;
 
 /// How the virtual CSS stage maps onto output pixels (SPEC §1.5).
@@ -42,6 +43,9 @@ struct LayoutKey {
     cue: usize,
     active: Vec<bool>,
     stage: (u64, u64),
+    /// Text nodes whose layout a plugin changes at t (typewriter's typed prefix, elastic's
+    /// word margins), sorted by node id: the layout differs whenever one of them does.
+    text_layouts: Vec<(String, TextLayout)>,
 }
 
 const LAYOUT_CACHE_LIMIT: usize = 512;
@@ -100,16 +104,29 @@ impl Composer {
             if !active.iter().any(|a| *a) {
                 continue;
             }
+            let mut text_layouts = Vec::new();
+            plugin_layouts(&cue.root, t, &self.anims, &mut text_layouts);
+            text_layouts.sort();
             let key = LayoutKey {
                 cue: ci,
                 active,
                 stage: (css_w.to_bits(), css_h.to_bits()),
+                text_layouts,
             };
             let laid = match self.layouts.get(&key) {
                 Some(l) => Arc::clone(l),
                 None => {
                     let track = &scene.tracks[cue.track];
-                    let laid = Arc::new(layout_cue(&cue.root, track, stage, t, &mut self.text));
+                    let by_node: HashMap<String, TextLayout> =
+                        key.text_layouts.iter().cloned().collect();
+                    let laid = Arc::new(layout_cue(
+                        &cue.root,
+                        track,
+                        stage,
+                        t,
+                        &by_node,
+                        &mut self.text,
+                    ));
                     if self.layouts.len() >= LAYOUT_CACHE_LIMIT {
                         self.layouts.clear();
                     }
@@ -134,6 +151,33 @@ fn activity(node: &Node, t: f64, out: &mut Vec<bool>) {
     out.push(is_active(node, t));
     for c in &node.children {
         activity(c, t, out);
+    }
+}
+
+/// The drawn text nodes whose plugins change their layout at t (see [`TextLayout`]).
+fn plugin_layouts(
+    node: &Node,
+    t: f64,
+    anims: &HashMap<String, AnimSource>,
+    out: &mut Vec<(String, TextLayout)>,
+) {
+    if let (NodeKind::Text { text }, Some(src)) = (&node.kind, anims.get(&node.id)) {
+        if is_active(node, t) {
+            let layout = anim::text_layout(&AnimInput {
+                text,
+                entries: &src.plugins,
+                display: src.display,
+                node_base: src.base_time,
+                t,
+                seed: src.seed,
+            });
+            if layout != TextLayout::Plain {
+                out.push((node.id.clone(), layout));
+            }
+        }
+    }
+    for c in &node.children {
+        plugin_layouts(c, t, anims, out);
     }
 }
 
@@ -232,6 +276,111 @@ mod tests {
             .filter(|i| matches!(i, DrawItem::Mask(_)))
             .count();
         assert!(glyphs > 30, "glyphs and their shadows are drawn: {glyphs}");
+    }
+
+    /// Lays out the single text node of a plugin golden scenario with the given text layout.
+    fn laid_plugin_node(plugin: &str, layout: Option<TextLayout>) -> (LaidNode, String) {
+        let path = format!(
+            "{}/tests/golden/plugins/{plugin}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let bytes = std::fs::read(&path).expect("golden scenario exists");
+        let scene = parse_scenario(&bytes, &ParseOptions::default()).expect("scenario parses");
+        let cue = &scene.cues[0];
+        let text = match &cue.root.kind {
+            NodeKind::Text { text } => text.clone(),
+            other => panic!("not a text node: {other:?}"),
+        };
+        let map: HashMap<String, TextLayout> = layout
+            .map(|l| (cue.root.id.clone(), l))
+            .into_iter()
+            .collect();
+        let stage = StageBox {
+            w: 1280.0,
+            h: 720.0,
+            safe_area: scene.stage.safe_area,
+        };
+        let fonts = crate::text::FontLibrary::load(None).expect("fonts installed");
+        let mut engine = fonts.engine();
+        let track = &scene.tracks[cue.track];
+        let mut laid = layout_cue(&cue.root, track, stage, 3.0, &map, &mut engine);
+        (laid.remove(0), text)
+    }
+
+    fn shaped(node: &LaidNode) -> &crate::text::ShapedText {
+        match &node.content {
+            layout::LaidContent::Text(t) => &t.shaped,
+            _ => panic!("not text"),
+        }
+    }
+
+    #[test]
+    fn elastic_word_boxes_are_widened_by_a_fifth_of_an_em() {
+        let (plain, _) = laid_plugin_node("elastic", None);
+        let (wide, _) = laid_plugin_node(
+            "elastic",
+            Some(TextLayout::WordMargins {
+                margin_milli_em: 100,
+            }),
+        );
+        let font_px = match &plain.content {
+            layout::LaidContent::Text(t) => t.look.font_px as f32,
+            _ => 0.0,
+        };
+        assert!(font_px > 0.0);
+        // Three words, each 0.2 em wider; per-word shaping loses no more than a pixel.
+        let grown = shaped(&wide).width - shaped(&plain).width;
+        assert!(
+            (grown - 0.6 * font_px).abs() < 1.0,
+            "grown {grown} for font {font_px}"
+        );
+        assert_eq!(shaped(&wide).lines.len(), 1);
+        assert_eq!(shaped(&wide).line_height, shaped(&plain).line_height);
+        // The first glyph sits one margin in; baselines unchanged.
+        let (g0, p0) = (
+            shaped(&wide).lines[0].glyphs[0],
+            shaped(&plain).lines[0].glyphs[0],
+        );
+        assert!((g0.x - p0.x - 0.1 * font_px).abs() < 0.01);
+        assert!((g0.y - p0.y).abs() < 0.01);
+        // The wider box stays centred on the anchor.
+        let centre = |n: &LaidNode| n.to_parent.apply(n.w as f32 / 2.0, 0.0).0;
+        assert!((centre(&wide) - centre(&plain)).abs() < 0.5);
+    }
+
+    #[test]
+    fn typewriter_lays_out_the_prefix_and_the_cursor_only() {
+        let (full, text) = laid_plugin_node("typewriter", None);
+        let typed = |bytes: usize, cursor: Option<&str>| {
+            laid_plugin_node(
+                "typewriter",
+                Some(TextLayout::Typed {
+                    prefix_bytes: bytes,
+                    cursor: cursor.map(str::to_owned),
+                }),
+            )
+            .0
+        };
+        let hello = typed(5, Some("|"));
+        let glyphs = &shaped(&hello).lines[0].glyphs;
+        // "Hello" then the cursor, whose glyph is numbered after the text's last byte.
+        assert_eq!(glyphs.len(), 6);
+        assert!(glyphs[..5].iter().all(|g| g.end <= 5));
+        assert_eq!(glyphs[5].start, text.len());
+        assert!(glyphs[5].x >= glyphs[4].x + glyphs[4].w - 0.01);
+        // The box grows while typing and stays centred.
+        let bare = typed(5, None);
+        let cursor_only = typed(0, Some("|"));
+        assert!(shaped(&cursor_only).width > 0.0);
+        assert!(shaped(&bare).width < shaped(&hello).width);
+        assert!(shaped(&hello).width < shaped(&full).width);
+        assert!(hello.w < full.w);
+        let centre = |n: &LaidNode| n.to_parent.apply(n.w as f32 / 2.0, 0.0).0;
+        assert!((centre(&hello) - centre(&full)).abs() < 0.5);
+        assert!((centre(&cursor_only) - centre(&full)).abs() < 0.5);
+        // Everything typed and no cursor: the plain layout.
+        let all = typed(text.len(), None);
+        assert_eq!(shaped(&all), shaped(&full));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::anim::{self, AnimInput, BoxAnim, InheritedStyle, NodeAnim, ShadowPx};
+use crate::anim::{self, AnimInput, BoxAnim, BoxOrigin, InheritedStyle, NodeAnim, ShadowPx};
 use crate::compose::display::{Affine, BoxQuad, Color, DisplayList, DrawItem, MaskQuad};
 use crate::compose::layout::{LaidContent, LaidNode, LaidText};
 use crate::compose::style::ShadowSpec;
@@ -130,8 +130,19 @@ impl Painter<'_> {
             .enumerate()
             .flat_map(|(li, l)| l.glyphs.iter().map(move |g| (li, *g)))
             .collect();
-        let runs: Vec<AtomicRun<'_>> = match &anim.split {
-            Some(split) => split
+        // Typewriter: the layout placed the cursor glyphs after the text's last byte.
+        let end = text.text.len();
+        let runs: Vec<AtomicRun<'_>> = match (&anim.typed, &anim.split) {
+            (Some(typed), _) => {
+                let (cursor, typed_glyphs): (Vec<_>, Vec<_>) =
+                    glyphs.into_iter().partition(|(_, g)| g.start >= end);
+                let mut runs = vec![(Some(&typed.text), typed_glyphs)];
+                if let Some(c) = &typed.cursor {
+                    runs.push((Some(c), cursor));
+                }
+                runs
+            }
+            (None, Some(split)) => split
                 .segments
                 .iter()
                 .zip(&split.boxes)
@@ -144,7 +155,7 @@ impl Painter<'_> {
                     (Some(b), gs)
                 })
                 .collect(),
-            None => vec![(None, glyphs)],
+            (None, None) => vec![(None, glyphs)],
         };
 
         for (bx_anim, gs) in runs {
@@ -161,10 +172,12 @@ impl Painter<'_> {
                         .iter()
                         .map(|(_, g)| g.x + g.w)
                         .fold(f32::NEG_INFINITY, f32::max);
-                    let (ox, oy) = (
-                        bx + (x0 + x1) / 2.0,
-                        by + line.top + text.shaped.line_height / 2.0,
-                    );
+                    // The box is one line tall; its origin is its centre or its bottom middle.
+                    let origin_y = match b.origin {
+                        BoxOrigin::Center => text.shaped.line_height / 2.0,
+                        BoxOrigin::CenterBottom => text.shaped.line_height,
+                    };
+                    let (ox, oy) = (bx + (x0 + x1) / 2.0, by + line.top + origin_y);
                     (
                         base.then(box_affine(b).about(ox, oy)),
                         b.opacity.clamp(0.0, 1.0) as f32,
