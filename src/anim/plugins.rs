@@ -477,20 +477,28 @@ fn cwi_color(text: &str, params: &Value, p: f64) -> SplitAnim {
     }
 }
 
+/// Assertions shared by the plugin tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
+pub(crate) mod test_util {
+    use crate::compose::display::Color;
 
-    fn close(a: f64, b: f64, tol: f64) {
+    pub fn close(a: f64, b: f64, tol: f64) {
         assert!((a - b).abs() <= tol, "{a} != {b}");
     }
 
-    fn rgb(c: Option<Color>) -> (u8, u8, u8) {
+    /// The colour's 8-bit RGB (transparent black when unset).
+    pub fn rgb(c: Option<Color>) -> (u8, u8, u8) {
         let c = c.unwrap_or(Color::TRANSPARENT);
         let ch = |v: f32| (v * 255.0).round() as u8;
         (ch(c.r), ch(c.g), ch(c.b))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::{close, rgb};
+    use super::*;
+    use serde_json::json;
 
     fn inh() -> InheritedStyle {
         InheritedStyle::default()

@@ -67,11 +67,8 @@ mod tests {
     use super::super::super::split::{split_text, SplitKind};
     use super::super::super::BoxAnim;
     use super::*;
+    use crate::anim::plugins::test_util::close;
     use serde_json::json;
-
-    fn close(a: f64, b: f64, tol: f64) {
-        assert!((a - b).abs() <= tol, "{a} != {b}");
-    }
 
     fn letters(text: &str) -> SplitAnim {
         let segments = split_text(text, SplitKind::CwiLetters);

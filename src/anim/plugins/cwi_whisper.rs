@@ -49,11 +49,8 @@ pub(super) fn apply(word: &mut BoxAnim, params: &Value, p: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anim::plugins::test_util::close;
     use serde_json::json;
-
-    fn close(a: f64, b: f64, tol: f64) {
-        assert!((a - b).abs() <= tol, "{a} != {b}");
-    }
 
     #[test]
     fn defaults_at_a_few_progress_values() {

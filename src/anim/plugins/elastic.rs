@@ -130,17 +130,8 @@ pub(super) fn elastic(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anim::plugins::test_util::{close, rgb};
     use crate::anim::BoxAnim;
-
-    fn close(a: f64, b: f64, tol: f64) {
-        assert!((a - b).abs() <= tol, "{a} != {b}");
-    }
-
-    fn rgb(c: Option<Color>) -> (u8, u8, u8) {
-        let c = c.unwrap_or(Color::TRANSPARENT);
-        let ch = |v: f32| (v * 255.0).round() as u8;
-        (ch(c.r), ch(c.g), ch(c.b))
-    }
 
     // "hi yo": M = 2 words, T = 0.1 + 0.8·1.5 + 0.5 = 1.8.
     const T: f64 = 1.8;

@@ -51,11 +51,8 @@ pub(super) fn split(text: &str, params: &Value, p: f64, inherited: &InheritedSty
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anim::plugins::test_util::close;
     use serde_json::json;
-
-    fn close(a: f64, b: f64, tol: f64) {
-        assert!((a - b).abs() <= tol, "{a} != {b}");
-    }
 
     fn total(n: usize) -> f64 {
         timeline(n, &Value::Null, &InheritedStyle::default()).1

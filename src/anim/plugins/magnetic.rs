@@ -125,11 +125,8 @@ pub(super) fn split(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anim::plugins::test_util::close;
     use serde_json::json;
-
-    fn close(a: f64, b: f64, tol: f64) {
-        assert!((a - b).abs() <= tol, "{a} != {b}");
-    }
 
     #[test]
     fn targets_are_deterministic_per_seed_and_in_range() {

@@ -131,12 +131,9 @@ pub(super) fn typewriter(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anim::plugins::test_util::close;
     use crate::anim::ShadowPx;
     use serde_json::json;
-
-    fn close(a: f64, b: f64, tol: f64) {
-        assert!((a - b).abs() <= tol, "{a} != {b}");
-    }
 
     const LONG: &str = "abcdefghijklmnopqrstuvwxyz"; // 26 units
 
