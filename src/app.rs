@@ -85,31 +85,19 @@ fn url_signing_key(config: &Config, auth: &AuthConfig) -> Result<Vec<u8>, StartE
     if let Some(key) = &config.output.signing_key {
         return Ok(key.as_bytes().to_vec());
     }
-    let secret = match (&auth.hs256_secret, &auth.hs256_secret_file) {
-        (Some(secret), _) => secret.clone(),
-        (None, Some(path)) => read_trimmed(path)?,
-        (None, None) => {
-            crate::auth::ensure_dev_secret(Path::new(URL_KEY_FILE)).map_err(|source| {
-                StartError::Io {
-                    what: format!("creating the URL signing key {URL_KEY_FILE}"),
-                    source,
-                }
-            })?
-        }
+    let secret = match crate::auth::resolve_hmac_secret(auth).map_err(config_error)? {
+        Some(secret) => secret,
+        None => crate::auth::ensure_dev_secret(Path::new(URL_KEY_FILE)).map_err(|source| {
+            StartError::Io {
+                what: format!("creating the URL signing key {URL_KEY_FILE}"),
+                source,
+            }
+        })?,
     };
     let mut hash = Sha256::new();
     hash.update(b"renderd download URLs\0");
     hash.update(secret.as_bytes());
     Ok(hash.finalize().to_vec())
-}
-
-fn read_trimmed(path: &Path) -> Result<String, StartError> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_owned())
-        .map_err(|source| StartError::Io {
-            what: format!("reading {}", path.display()),
-            source,
-        })
 }
 
 /// A lease owner name unique to this process: host, pid and a random suffix.
@@ -151,25 +139,27 @@ impl Running {
         for task in &self.background {
             task.abort();
         }
-        let result = match self.server.await {
-            Ok(result) => result,
-            Err(err) => {
-                tracing::error!(error = %err, "the server task failed");
-                Ok(())
-            }
-        };
+        let mut server = self.server;
+        let result = server_result(&mut server).await;
         tracing::info!("stopped");
         result
     }
 
     /// Waits until the server stops on its own (it does not, short of an error).
     pub async fn wait(&mut self) -> Result<(), tonic::transport::Error> {
-        match (&mut self.server).await {
-            Ok(result) => result,
-            Err(err) => {
-                tracing::error!(error = %err, "the server task failed");
-                Ok(())
-            }
+        server_result(&mut self.server).await
+    }
+}
+
+/// The server task's outcome; a panicked task is logged (its requests already failed).
+async fn server_result(
+    server: &mut JoinHandle<Result<(), tonic::transport::Error>>,
+) -> Result<(), tonic::transport::Error> {
+    match server.await {
+        Ok(result) => result,
+        Err(err) => {
+            tracing::error!(error = %err, "the server task failed");
+            Ok(())
         }
     }
 }

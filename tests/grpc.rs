@@ -610,7 +610,7 @@ async fn a_killed_replicas_job_is_taken_again_when_its_lease_runs_out() {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
-    let token = TestServer::token_for(&config, "alice");
+    let token = TestServer::token_for(&config, "alice", &[]);
     let mut client =
         pb::render_service_client::RenderServiceClient::connect(format!("http://{addr}"))
             .await

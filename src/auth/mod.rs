@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize, Serializer};
 pub use error::{AuthConfigError, AuthError, AuthErrorKind};
 pub use layer::{AuthLayer, AuthService, RejectFn};
 pub use mint::{ensure_dev_secret, mint_hs256, MintRequest};
-pub use verify::Verifier;
+pub use verify::{resolve_hmac_secret, Verifier};
 
 /// The `[auth]` configuration section.
 #[derive(Clone, Deserialize, Serialize)]

@@ -283,7 +283,7 @@ pub(super) fn hmac_allowed(config: &AuthConfig, alg: Algorithm) -> Result<bool, 
 }
 
 /// The shared secret from `hs256_secret` or `hs256_secret_file` (exclusive), if either is set.
-pub(super) fn resolve_hmac_secret(config: &AuthConfig) -> Result<Option<String>, AuthConfigError> {
+pub fn resolve_hmac_secret(config: &AuthConfig) -> Result<Option<String>, AuthConfigError> {
     match (&config.hs256_secret, &config.hs256_secret_file) {
         (Some(_), Some(_)) => Err(AuthConfigError::ConflictingSecrets),
         (Some(secret), None) if secret.is_empty() => Err(AuthConfigError::EmptySecret {

@@ -116,8 +116,7 @@ impl RenderApi {
     }
 
     fn download_url(&self, job: &Job) -> Option<String> {
-        (job.state == JobState::Succeeded && job.output.is_some())
-            .then(|| self.outputs.download_url(job.id.as_str(), Utc::now()))
+        download_url(&self.outputs, job)
     }
 
     /// Checks a CreateRender request; every problem is reported at once, each under the
@@ -243,6 +242,12 @@ impl RenderApi {
     }
 }
 
+/// A fresh signed link to a succeeded job's video (`None` for any other job).
+fn download_url(outputs: &OutputStore, job: &Job) -> Option<String> {
+    (job.state == JobState::Succeeded && job.output.is_some())
+        .then(|| outputs.download_url(job.id.as_str(), Utc::now()))
+}
+
 /// Resolves once the server starts shutting down.
 async fn stopping(shutdown: &mut watch::Receiver<bool>) {
     // The borrow `wait_for` returns is dropped at once: it must not live across an await.
@@ -327,9 +332,7 @@ impl RenderService for RenderApi {
             let mut highest = 0.0_f32;
             loop {
                 let job = Arc::clone(&updates.borrow_and_update());
-                let url = (job.state == JobState::Succeeded && job.output.is_some())
-                    .then(|| outputs.download_url(job.id.as_str(), Utc::now()));
-                let mut status = render_status(&job, url);
+                let mut status = render_status(&job, download_url(&outputs, &job));
                 // A retried job restarts its frames; what clients saw never goes back.
                 highest = highest.max(status.progress);
                 status.progress = highest;

@@ -8,7 +8,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
     DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, Iterable, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait, TryInsertResult,
+    TransactionTrait, TryInsertResult, UpdateMany,
 };
 
 use super::entity::jobs;
@@ -118,6 +118,32 @@ fn lease_deadline(from: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
         from.checked_add_signed(lease)
             .unwrap_or(DateTime::<Utc>::MAX_UTC),
     )
+}
+
+/// An update of job rows that stamps `updated_at` with `at`: every change to a job but a
+/// lease renewal goes through it.
+fn change_jobs(at: DateTime<Utc>) -> UpdateMany<jobs::Entity> {
+    jobs::Entity::update_many().col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(at)))
+}
+
+/// `update` also drops the lease: no worker holds the job any more.
+fn release_lease(update: UpdateMany<jobs::Entity>) -> UpdateMany<jobs::Entity> {
+    update
+        .col_expr(
+            jobs::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            jobs::Column::LeaseExpiresAt,
+            Expr::value(Option::<sea_orm::prelude::DateTimeWithTimeZone>::None),
+        )
+}
+
+/// `update` also ends the job at `at`: finished, no estimate left, lease released.
+fn end_job(update: UpdateMany<jobs::Entity>, at: DateTime<Utc>) -> UpdateMany<jobs::Entity> {
+    release_lease(update)
+        .col_expr(jobs::Column::FinishedAt, Expr::value(to_db(at)))
+        .col_expr(jobs::Column::EtaSeconds, Expr::value(Option::<f64>::None))
 }
 
 /// The URL with any password replaced by `***`, for logs.
@@ -591,8 +617,7 @@ impl JobStore {
     ) -> Result<Option<Job>, StoreError> {
         let at = now();
         let txn = self.begin_write().await?;
-        jobs::Entity::update_many()
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(at)))
+        release_lease(change_jobs(at))
             .col_expr(jobs::Column::State, Expr::value(JobState::Failed.as_str()))
             .col_expr(jobs::Column::ErrorCode, Expr::value(ATTEMPTS_EXHAUSTED_CODE))
             .col_expr(
@@ -602,11 +627,6 @@ impl JobStore {
                 )),
             )
             .col_expr(jobs::Column::FinishedAt, Expr::value(to_db(at)))
-            .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
-            .col_expr(
-                jobs::Column::LeaseExpiresAt,
-                Expr::value(Option::<sea_orm::prelude::DateTimeWithTimeZone>::None),
-            )
             .filter(jobs::Column::State.eq(JobState::Running.as_str()))
             .filter(jobs::Column::LeaseExpiresAt.lt(to_db(at)))
             .filter(jobs::Column::Attempts.gte(i64::from(max_attempts)))
@@ -648,8 +668,7 @@ impl JobStore {
                 Condition::all().add(jobs::Column::Id.in_subquery(oldest))
             }
         };
-        let claimed = jobs::Entity::update_many()
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(at)))
+        let claimed = change_jobs(at)
             .col_expr(jobs::Column::State, Expr::value(JobState::Running.as_str()))
             .col_expr(jobs::Column::LeaseOwner, Expr::value(worker_id))
             .col_expr(
@@ -738,8 +757,7 @@ impl JobStore {
         } else {
             0.0
         };
-        let rows = jobs::Entity::update_many()
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(now())))
+        let rows = change_jobs(now())
             .col_expr(jobs::Column::Stage, Expr::value(stage.as_str()))
             .col_expr(
                 jobs::Column::Progress,
@@ -780,19 +798,8 @@ impl JobStore {
     ) -> Result<Job, StoreError> {
         let target = outcome.state();
         let at = now();
-        let mut update = jobs::Entity::update_many()
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(at)))
-            .col_expr(jobs::Column::State, Expr::value(target.as_str()))
-            .col_expr(jobs::Column::FinishedAt, Expr::value(to_db(at)))
-            .col_expr(
-                jobs::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                jobs::Column::LeaseExpiresAt,
-                Expr::value(Option::<sea_orm::prelude::DateTimeWithTimeZone>::None),
-            )
-            .col_expr(jobs::Column::EtaSeconds, Expr::value(Option::<f64>::None));
+        let mut update = end_job(change_jobs(at), at)
+            .col_expr(jobs::Column::State, Expr::value(target.as_str()));
         match outcome {
             JobOutcome::Succeeded(JobOutput {
                 path,
@@ -841,22 +848,12 @@ impl JobStore {
     /// A running job's lease is dropped, so its worker learns of it at its next renewal or
     /// progress write. Cancelling a succeeded or failed job is [`StoreError::IllegalTransition`].
     pub async fn cancel(&self, id: &JobId) -> Result<Job, StoreError> {
-        let rows = jobs::Entity::update_many()
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(now())))
+        let at = now();
+        let rows = end_job(change_jobs(at), at)
             .col_expr(
                 jobs::Column::State,
                 Expr::value(JobState::Cancelled.as_str()),
             )
-            .col_expr(jobs::Column::FinishedAt, Expr::value(to_db(now())))
-            .col_expr(
-                jobs::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                jobs::Column::LeaseExpiresAt,
-                Expr::value(Option::<sea_orm::prelude::DateTimeWithTimeZone>::None),
-            )
-            .col_expr(jobs::Column::EtaSeconds, Expr::value(Option::<f64>::None))
             .filter(jobs::Column::Id.eq(id.as_str()))
             .filter(
                 jobs::Column::State.is_in([JobState::Queued.as_str(), JobState::Running.as_str()]),
@@ -880,17 +877,8 @@ impl JobStore {
     /// Hands a job that `worker_id` holds back to the queue (graceful shutdown); the claim it
     /// made does not count as an attempt.
     pub async fn requeue(&self, id: &JobId, worker_id: &str) -> Result<Job, StoreError> {
-        let rows = jobs::Entity::update_many()
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(to_db(now())))
+        let rows = release_lease(change_jobs(now()))
             .col_expr(jobs::Column::State, Expr::value(JobState::Queued.as_str()))
-            .col_expr(
-                jobs::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                jobs::Column::LeaseExpiresAt,
-                Expr::value(Option::<sea_orm::prelude::DateTimeWithTimeZone>::None),
-            )
             .col_expr(
                 jobs::Column::Attempts,
                 Func::greatest([Expr::col(jobs::Column::Attempts).sub(1), Expr::value(0)]).into(),

@@ -57,26 +57,17 @@ impl TestServer {
     }
 
     pub fn token(&self, user: &str) -> String {
-        self.token_with(user, &[])
-    }
-
-    /// A token for `user` that servers with `config` accept.
-    pub fn token_for(config: &Config, user: &str) -> String {
-        mint_hs256(
-            &config.auth,
-            &MintRequest {
-                user_id: user.to_owned(),
-                plan: None,
-                roles: Vec::new(),
-                ttl: Duration::from_secs(600),
-            },
-        )
-        .expect("mint")
+        Self::token_for(&self.config, user, &[])
     }
 
     pub fn token_with(&self, user: &str, roles: &[&str]) -> String {
+        Self::token_for(&self.config, user, roles)
+    }
+
+    /// A token for `user` with `roles` that servers with `config` accept.
+    pub fn token_for(config: &Config, user: &str, roles: &[&str]) -> String {
         mint_hs256(
-            &self.config.auth,
+            &config.auth,
             &MintRequest {
                 user_id: user.to_owned(),
                 plan: None,
