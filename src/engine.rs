@@ -10,7 +10,7 @@ use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
 use ffmpeg_next as ffmpeg;
 
-use crate::compose::display::Color;
+use crate::compose::display::{Color, DisplayList};
 use crate::compose::Composer;
 use crate::config::{Config, OptionsError, OutputRequest};
 use crate::gpu::{
@@ -18,8 +18,8 @@ use crate::gpu::{
     InputSpec, Matrix, PlaneLayout, RgbaImage, Ticket, YuvOut,
 };
 use crate::pipeline::{
-    self, EncoderChoice, FrameStage, MediaError, OutputFormat, RenderError, RenderJobSpec,
-    RenderReport, StageError,
+    self, EncoderChoice, FramePrep, FrameStage, MediaError, OutputFormat, Prepared, RenderError,
+    RenderJobSpec, RenderReport, StageError,
 };
 use crate::progress::{CancelToken, ProgressSink};
 use crate::scene::{parse_scenario, ParseOptions, ScenarioError, Scene};
@@ -380,7 +380,8 @@ impl Converter {
 /// convert to yuv420p and read back, with `frames_in_flight` frames overlapping.
 struct GpuStage {
     compositor: Compositor,
-    composer: Composer,
+    /// Until the pipeline takes it to compose on its own thread ([`ComposeAhead`]).
+    composer: Option<Composer>,
     video_rect: [f32; 4],
     out: (u32, u32),
     in_flight: usize,
@@ -408,7 +409,7 @@ impl GpuStage {
         let compositor = Compositor::new(gpu, spec)?;
         Ok(GpuStage {
             compositor,
-            composer,
+            composer: Some(composer),
             video_rect,
             out,
             in_flight: in_flight.max(1),
@@ -457,6 +458,19 @@ fn yuv420p_planes_mut(frame: &mut ffmpeg::frame::Video) -> [&mut [u8]; 3] {
     }
 }
 
+/// The caption composer on the pipeline's preparation thread: display lists are built (glyphs
+/// rasterised, plugins evaluated) ahead of the GPU work.
+struct ComposeAhead {
+    composer: Composer,
+    video_rect: [f32; 4],
+}
+
+impl FramePrep for ComposeAhead {
+    fn prepare(&mut self, t: f64) -> Prepared {
+        Box::new(self.composer.compose(t, self.video_rect))
+    }
+}
+
 impl FrameStage for GpuStage {
     fn output_format(&self) -> OutputFormat {
         OutputFormat {
@@ -466,12 +480,32 @@ impl FrameStage for GpuStage {
         }
     }
 
+    fn take_prep(&mut self) -> Option<Box<dyn FramePrep>> {
+        let composer = self.composer.take()?;
+        Some(Box::new(ComposeAhead {
+            composer,
+            video_rect: self.video_rect,
+        }))
+    }
+
     fn push(
         &mut self,
         frame: &ffmpeg::frame::Video,
         t: f64,
+        prepared: Option<Prepared>,
     ) -> Result<Vec<ffmpeg::frame::Video>, StageError> {
-        let list = self.composer.compose(t, self.video_rect);
+        let list = match (prepared, self.composer.as_mut()) {
+            (Some(p), _) => *p.downcast::<DisplayList>().map_err(|_| {
+                StageError("internal error: the composer thread sent something else".into())
+            })?,
+            (None, Some(composer)) => composer.compose(t, self.video_rect),
+            (None, None) => {
+                return Err(StageError(
+                    "internal error: no display list for a frame (the composer was handed out)"
+                        .into(),
+                ))
+            }
+        };
         let source = self.converter.convert(frame)?;
         let mut done = Vec::new();
         if self.pending.len() >= self.in_flight {

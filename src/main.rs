@@ -280,8 +280,8 @@ fn render(config: Config, scenario: &Path, req: RenderRequest) -> Result<()> {
     );
     let st = &report.stage_seconds;
     println!(
-        "busy seconds per stage: decode {:.2}, gpu {:.2}, encode {:.2}, mux {:.2}",
-        st.decode_s, st.stage_s, st.encode_s, st.mux_s
+        "busy seconds per stage: decode {:.2}, compose {:.2}, gpu {:.2}, encode {:.2}, mux {:.2}",
+        st.decode_s, st.prepare_s, st.stage_s, st.encode_s, st.mux_s
     );
     Ok(())
 }

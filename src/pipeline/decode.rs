@@ -17,6 +17,8 @@ use super::Stop;
 pub(crate) struct StageInput {
     pub(crate) frame: Arc<frame::Video>,
     pub(crate) t: f64,
+    /// Filled in by the stage's preparation thread, when there is one.
+    pub(crate) prepared: Option<super::Prepared>,
 }
 
 pub(crate) struct DecodeSummary {
@@ -54,6 +56,7 @@ impl FrameSender<'_> {
                 .send(StageInput {
                     frame: Arc::clone(frame),
                     t,
+                    prepared: None,
                 })
                 // The stage thread is gone: it failed or stopped; its result says why.
                 .map_err(|_| RenderError::Cancelled);

@@ -1,7 +1,8 @@
 //! Media pipeline: decode → [`FrameStage`] (the GPU step) → encode (NVENC / x264) + audio → MP4.
 //!
-//! [`render_file`] is blocking and runs three OS threads joined by bounded channels: the decoder
-//! (demux, decode, frame-rate resampling), the stage, and the encoder + muxer (which also pulls the
+//! [`render_file`] is blocking and runs OS threads joined by bounded channels: the decoder
+//! (demux, decode, frame-rate resampling), the stage's preparer when it has one (the caption
+//! composer, running ahead of the GPU), the stage, and the encoder + muxer (which also pulls the
 //! audio). Callers on an async runtime run it on a blocking thread.
 
 mod audio;
@@ -37,17 +38,34 @@ pub struct OutputFormat {
     pub pixel: ffmpeg::format::Pixel,
 }
 
+/// What a [`FramePrep`] made for one frame time, handed back to its stage's [`FrameStage::push`].
+pub type Prepared = Box<dyn std::any::Any + Send>;
+
+/// Per-frame work that depends only on the frame's time (composing the captions): the pipeline
+/// runs it on a thread of its own, ahead of the stage, so a burst of it (glyphs rasterised when
+/// a caption first appears) overlaps the GPU work and the encoder instead of stalling them.
+pub trait FramePrep: Send {
+    fn prepare(&mut self, t: f64) -> Prepared;
+}
+
 /// The GPU step, seen from the pipeline: frames in, frames out, possibly delayed (pipelined).
 pub trait FrameStage: Send {
     /// Output pixel format/size the stage produces (the encoder is opened with it).
     fn output_format(&self) -> OutputFormat;
-    /// Feeds one decoded frame (as decoded: any format/size) at media time `t` seconds.
+    /// Hands out the stage's per-frame preparation, once, to run on its own thread; `push` then
+    /// receives its results. `None` (the default): `push` gets `None`.
+    fn take_prep(&mut self) -> Option<Box<dyn FramePrep>> {
+        None
+    }
+    /// Feeds one decoded frame (as decoded: any format/size) at media time `t` seconds, with
+    /// what the stage's [`FramePrep`] made for `t` if it handed one out.
     /// Returns zero or more finished frames, in order (a stage with N frames in flight returns
     /// the frame submitted N calls earlier).
     fn push(
         &mut self,
         frame: &ffmpeg::frame::Video,
         t: f64,
+        prepared: Option<Prepared>,
     ) -> Result<Vec<ffmpeg::frame::Video>, StageError>;
     /// Returns the frames still in flight, in order.
     fn finish(&mut self) -> Result<Vec<ffmpeg::frame::Video>, StageError>;
@@ -113,6 +131,8 @@ impl RenderJobSpec {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StageTimes {
     pub decode_s: f64,
+    /// The stage's preparation thread (composing the captions); 0 without one.
+    pub prepare_s: f64,
     pub stage_s: f64,
     pub encode_s: f64,
     pub mux_s: f64,
@@ -202,6 +222,25 @@ impl Drop for TempOutput {
     }
 }
 
+/// The preparation thread: runs `prep` for each frame's time as frames arrive from the decoder
+/// and passes the frames on with the result.
+fn run_prep(
+    mut prep: Box<dyn FramePrep>,
+    rx: &crossbeam_channel::Receiver<decode::StageInput>,
+    tx: &crossbeam_channel::Sender<decode::StageInput>,
+    stop: &Stop<'_>,
+) -> Result<Duration, RenderError> {
+    let mut busy = Duration::ZERO;
+    for mut input in rx.iter() {
+        stop.check()?;
+        let started = Instant::now();
+        input.prepared = Some(prep.prepare(input.t));
+        busy += started.elapsed();
+        tx.send(input).map_err(|_| RenderError::Cancelled)?;
+    }
+    Ok(busy)
+}
+
 fn run_stage(
     mut stage: Box<dyn FrameStage>,
     rx: &crossbeam_channel::Receiver<decode::StageInput>,
@@ -217,7 +256,7 @@ fn run_stage(
     for input in rx.iter() {
         stop.check()?;
         let started = Instant::now();
-        let out = stage.push(&input.frame, input.t)?;
+        let out = stage.push(&input.frame, input.t, input.prepared)?;
         busy += started.elapsed();
         send_all(out)?;
     }
@@ -330,10 +369,36 @@ pub fn render_file(
         abort: CancelToken::new(),
     };
     let (decoded_tx, decoded_rx) = crossbeam_channel::bounded(8);
+    // The preparer may run this many frames ahead of the stage.
+    let (prepared_tx, prepared_rx) = crossbeam_channel::bounded(16);
     let (staged_tx, staged_rx) = crossbeam_channel::bounded(8);
-    let (decoded, staged, muxed) = std::thread::scope(|scope| {
+    let mut stage = stage;
+    let prep = stage.take_prep();
+    let (decoded, prepared, staged, muxed) = std::thread::scope(|scope| {
         let stop = &stop;
         let input = spec.input.as_path();
+        // Without a preparer the stage reads the decoder's channel directly.
+        let (stage_rx, preparer) = match prep {
+            Some(prep) => {
+                let rx = decoded_rx.clone();
+                let handle = std::thread::Builder::new()
+                    .name("renderd-prepare".into())
+                    .spawn_scoped(scope, move || {
+                        let result = run_prep(prep, &rx, &prepared_tx, stop);
+                        if result.is_err() {
+                            stop.abort();
+                        }
+                        drop(prepared_tx);
+                        result
+                    });
+                (prepared_rx, Some(handle))
+            }
+            None => {
+                drop(prepared_tx);
+                (decoded_rx.clone(), None)
+            }
+        };
+        drop(decoded_rx);
         let decoder = std::thread::Builder::new()
             .name("renderd-decode".into())
             .spawn_scoped(scope, move || {
@@ -347,7 +412,7 @@ pub fn render_file(
         let stager = std::thread::Builder::new()
             .name("renderd-stage".into())
             .spawn_scoped(scope, move || {
-                let result = run_stage(stage, &decoded_rx, &staged_tx, stop);
+                let result = run_stage(stage, &stage_rx, &staged_tx, stop);
                 if result.is_err() {
                     stop.abort();
                 }
@@ -366,14 +431,21 @@ pub fn render_file(
             });
         (
             join_thread(decoder, "decoder", stop),
+            match preparer {
+                Some(handle) => join_thread(handle, "prepare", stop),
+                None => Ok(Duration::ZERO),
+            },
             join_thread(stager, "stage", stop),
             join_thread(muxer, "encoder", stop),
         )
     });
-    let (decoded, staged, muxed) = match (decoded, staged, muxed) {
-        (Ok(d), Ok(s), Ok(m)) => (d, s, m),
-        (d, s, m) => {
-            let errors = [d.err(), s.err(), m.err()].into_iter().flatten().collect();
+    let (decoded, prepared, staged, muxed) = match (decoded, prepared, staged, muxed) {
+        (Ok(d), Ok(p), Ok(s), Ok(m)) => (d, p, s, m),
+        (d, p, s, m) => {
+            let errors = [d.err(), p.err(), s.err(), m.err()]
+                .into_iter()
+                .flatten()
+                .collect();
             let err = first_real_error(errors).unwrap_or(RenderError::Cancelled);
             tracing::info!(error = %err, "render failed");
             return Err(err);
@@ -399,6 +471,7 @@ pub fn render_file(
         fps: muxed.frames as f64 / wall_s.max(1e-6),
         stage_seconds: StageTimes {
             decode_s: decoded.busy.as_secs_f64(),
+            prepare_s: prepared.as_secs_f64(),
             stage_s: staged.as_secs_f64(),
             encode_s: muxed.encode_busy.as_secs_f64(),
             mux_s: muxed.mux_busy.as_secs_f64(),
@@ -439,6 +512,17 @@ mod tests {
         /// Declares a size other than the one produced (to test the check).
         declared: Option<(u32, u32)>,
         times: std::sync::Arc<Mutex<Vec<f64>>>,
+        /// Hands out a preparer that returns each frame's time; push records what it got.
+        prep: Option<Box<dyn FramePrep>>,
+        prepared: std::sync::Arc<Mutex<Vec<f64>>>,
+    }
+
+    struct TimePrep;
+
+    impl FramePrep for TimePrep {
+        fn prepare(&mut self, t: f64) -> Prepared {
+            Box::new(t)
+        }
     }
 
     impl ScaleStage {
@@ -452,7 +536,14 @@ mod tests {
                 cancel_after: None,
                 declared: None,
                 times: Default::default(),
+                prep: None,
+                prepared: Default::default(),
             }
+        }
+
+        fn with_prep(mut self) -> Self {
+            self.prep = Some(Box::new(TimePrep));
+            self
         }
     }
 
@@ -466,11 +557,25 @@ mod tests {
             }
         }
 
+        fn take_prep(&mut self) -> Option<Box<dyn FramePrep>> {
+            self.prep.take()
+        }
+
         fn push(
             &mut self,
             frame: &ffmpeg::frame::Video,
             t: f64,
+            prepared: Option<Prepared>,
         ) -> Result<Vec<ffmpeg::frame::Video>, StageError> {
+            if let Some(p) = prepared {
+                let p = p
+                    .downcast::<f64>()
+                    .map_err(|_| StageError("prepared value of the wrong type".into()))?;
+                self.prepared
+                    .lock()
+                    .map_err(|_| StageError("poisoned".into()))?
+                    .push(*p);
+            }
             let mut scaler = scaling::Context::get(
                 frame.format(),
                 frame.width(),
@@ -623,8 +728,9 @@ mod tests {
         let output = dir.path().join("out.mp4");
         let mut spec = RenderJobSpec::new(&input, &output);
         spec.encoder = EncoderChoice::X264;
-        let stage = ScaleStage::new(320, 240, 2);
+        let stage = ScaleStage::new(320, 240, 2).with_prep();
         let times = stage.times.clone();
+        let prepared = stage.prepared.clone();
         let updates = Mutex::new(Vec::new());
         let sink = |p: &Progress| updates.lock().expect("progress lock").push(p.clone());
         let report =
@@ -652,6 +758,11 @@ mod tests {
         let times = times.lock().expect("times lock").clone();
         let expected: Vec<f64> = (0..50).map(|n| n as f64 / 25.0).collect();
         assert_eq!(times, expected, "stage sees output times n/fps");
+        let prepared = prepared.lock().expect("prepared lock").clone();
+        assert_eq!(
+            prepared, expected,
+            "each frame arrives with its own preparation"
+        );
         let updates = updates.into_inner().expect("progress");
         let last = updates.last().expect("progress reported");
         assert_eq!((last.frames_done, last.frames_total), (50, 50));
