@@ -230,6 +230,8 @@ pub const IMPLEMENTED: &[&str] = &[
     // plug-b
     "elastic",
     "typewriter",
+    // rot
+    "rotation",
 ];
 
 /// True for the plugin ids in [`IMPLEMENTED`].
@@ -247,6 +249,8 @@ pub fn manifest_kind(id: &str) -> Option<PluginKind> {
         // plug-a
         "magnetic" | "cwi-loud" | "cwi-whisper" => Some(PluginKind::Dom),
         "fliptype" | "cwi-bouncing" => Some(PluginKind::Hybrid),
+        // rot
+        "rotation" => Some(PluginKind::Dom),
         _ => None,
     }
 }
