@@ -48,4 +48,6 @@ plugin_golden! {
     // plug-b
     elastic: "elastic";
     typewriter: "typewriter";
+    // rot
+    rotation: "rotation";
 }

@@ -59,7 +59,9 @@ pub struct ShadowPx {
 }
 
 /// Visual state of one animated box (the effects box E, a character, a word, a CWI word or letter).
-/// Transform about the box centre: translate(tx, ty) · rotate(rotation_deg) · scale(scale_x, scale_y).
+/// Transform about the box origin (PLUGINS.md §0.4 rule 10): translate(tx, ty) ·
+/// rotate(rotation_deg) · rotateY(rotation_y_deg) · rotateX(rotation_x_deg) · skewX(skew_x_deg) ·
+/// scale(scale_x, scale_y), seen through `perspective_px` when set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoxAnim {
     pub tx: f64,
@@ -80,6 +82,17 @@ pub struct BoxAnim {
     pub clip_to_box: bool,
     /// Where the transform (rotation, scale) is anchored in the box.
     pub origin: BoxOrigin,
+    // rot: 3-D transforms (PLUGINS.md §0.4 rule 10, §10).
+    /// `rotationX` in degrees: 3-D turn about the box's horizontal axis through its origin.
+    pub rotation_x_deg: f64,
+    /// `rotationY` in degrees: 3-D turn about the box's vertical axis through its origin.
+    pub rotation_y_deg: f64,
+    /// `skewX` in degrees.
+    pub skew_x_deg: f64,
+    /// CSS `perspective` (px) of the box's container, whose vanishing point is the centre of
+    /// the effects box E (rotation's full-width block container); `None` = no perspective
+    /// (3-D turns flattened orthographically).
+    pub perspective_px: Option<f64>,
 }
 
 /// Transform origin of an animated box (CSS `transform-origin`).
@@ -107,6 +120,11 @@ impl Default for BoxAnim {
             blur_px: 0.0,
             clip_to_box: false,
             origin: BoxOrigin::Center,
+            // rot
+            rotation_x_deg: 0.0,
+            rotation_y_deg: 0.0,
+            skew_x_deg: 0.0,
+            perspective_px: None,
         }
     }
 }
@@ -212,6 +230,8 @@ pub const IMPLEMENTED: &[&str] = &[
     // plug-b
     "elastic",
     "typewriter",
+    // rot
+    "rotation",
 ];
 
 /// True for the plugin ids in [`IMPLEMENTED`].
@@ -229,6 +249,8 @@ pub fn manifest_kind(id: &str) -> Option<PluginKind> {
         // plug-a
         "magnetic" | "cwi-loud" | "cwi-whisper" => Some(PluginKind::Dom),
         "fliptype" | "cwi-bouncing" => Some(PluginKind::Hybrid),
+        // rot
+        "rotation" => Some(PluginKind::Dom),
         _ => None,
     }
 }

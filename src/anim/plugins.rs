@@ -24,6 +24,9 @@ mod cwi_whisper;
 mod fliptype;
 mod magnetic;
 
+// rot
+mod rotation;
+
 /// What a DOM plugin sees on one frame (it is initialised).
 pub(super) struct DomInput<'a> {
     pub params: &'a Value,
@@ -144,6 +147,8 @@ pub(super) fn apply_dom(id: &str, input: &DomInput, out: &mut NodeAnim) {
         "cwi-loud" => cwi_loud::apply(cwi_word(out), params, p),
         "cwi-whisper" => cwi_whisper::apply(cwi_word(out), params, p),
         "cwi-bouncing" => cwi_bouncing::apply(cwi_letters(out, text), params, p),
+        // rot
+        "rotation" => out.split = Some(rotation::split(text, params, p, inherited, seed)),
         _ => {}
     }
 }

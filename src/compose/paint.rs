@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use crate::anim::{self, AnimInput, BoxAnim, BoxOrigin, InheritedStyle, NodeAnim, ShadowPx};
-use crate::compose::display::{Affine, BoxQuad, Color, DisplayList, DrawItem, MaskQuad};
+use crate::compose::display::{
+    Affine, BoxQuad, Color, DisplayList, DrawItem, MaskQuad, Perspective,
+};
 use crate::compose::layout::{LaidContent, LaidNode, LaidText};
 use crate::compose::style::ShadowSpec;
 use crate::scene::PluginEntry;
@@ -106,11 +108,13 @@ impl Painter<'_> {
             .then(Affine::scale(ch.sx as f32, ch.sy as f32))
             .then(Affine::rotate_deg(ch.rot as f32))
             .about(cx, cy);
-        let effects = box_affine(&anim.effects).about(cx, cy);
+        // rot: 3-D boxes look through their container's perspective from E's centre.
+        let vanishing = (cx, cy);
+        let effects = box_transform(&anim.effects, (cx, cy), vanishing);
         let word = anim
             .cwi_word
             .as_ref()
-            .map(|w| box_affine(w).about(cx, cy))
+            .map(|w| box_transform(w, (cx, cy), vanishing))
             .unwrap_or(Affine::IDENTITY);
         let base = m.then(channel).then(effects).then(word);
         let base_opacity = opacity
@@ -162,7 +166,8 @@ impl Painter<'_> {
             if gs.is_empty() {
                 continue;
             }
-            let (transform, box_opacity, color, shadows, brightness, blur) = match bx_anim {
+            let (transform, run_rect, box_opacity, color, shadows, brightness, blur) = match bx_anim
+            {
                 Some(b) => {
                     // The atomic box spans its glyphs on their line; transforms about its centre.
                     let (li, _) = gs[0];
@@ -178,8 +183,10 @@ impl Painter<'_> {
                         BoxOrigin::CenterBottom => text.shaped.line_height,
                     };
                     let (ox, oy) = (bx + (x0 + x1) / 2.0, by + line.top + origin_y);
+                    let rect = [bx + x0, by + line.top, x1 - x0, text.shaped.line_height];
                     (
-                        base.then(box_affine(b).about(ox, oy)),
+                        base.then(box_transform(b, (ox, oy), vanishing)),
+                        rect,
                         b.opacity.clamp(0.0, 1.0) as f32,
                         b.color.or(word_color),
                         b.text_shadow.as_ref().map(|list| {
@@ -196,7 +203,7 @@ impl Painter<'_> {
                         b.blur_px as f32,
                     )
                 }
-                None => (base, 1.0, word_color, None, 1.0, 0.0),
+                None => (base, [bx, by, bw, bh], 1.0, word_color, None, 1.0, 0.0),
             };
             let alpha = base_opacity * box_opacity;
             if alpha <= 0.0 {
@@ -210,7 +217,9 @@ impl Painter<'_> {
                 color.unwrap_or(text.look.color)
             };
             let fill = brighten(fill, brightness).with_alpha_mul(alpha);
-            let scale = transform.max_scale();
+            // The rasterisation scale where the run is magnified most (perspective boxes
+            // magnify unevenly; for affine maps this is `max_scale()`).
+            let scale = transform.max_scale_in(run_rect);
             // Shadows: the last in the list is the bottom one. Neighbouring shadows of one colour
             // and offset at full opacity (the default triple glow) become one combined mask.
             for (s, style) in shadow_layers(&shadows) {
@@ -267,7 +276,8 @@ impl Painter<'_> {
         // output pixels, as browsers place glyphs without subpixel positioning: sampling a mask
         // at a fractional offset would blur it.
         let rs = raster_scale(scale);
-        let snap = transform.b == 0.0
+        let snap = transform.is_affine()
+            && transform.b == 0.0
             && transform.c == 0.0
             && (transform.a - rs).abs() < 1e-4
             && (transform.d - rs).abs() < 1e-4;
@@ -348,6 +358,40 @@ fn box_affine(b: &BoxAnim) -> Affine {
         .then(Affine::scale(b.scale_x as f32, b.scale_y as f32))
 }
 
+// rot: the full CSS box transform (PLUGINS.md §0.4 rule 10) with 3-D turns and perspective.
+
+/// The box's transform about its origin `(ox, oy)`: translate · rotate · rotateY · rotateX ·
+/// skewX · scale; the 3-D turns are seen through the container's `perspective_px` with its
+/// vanishing point at `vanishing` (both in the node's local space), or flattened without one.
+/// A box without 3-D turns, skew or perspective gets exactly [`box_affine`] about its origin.
+fn box_transform(b: &BoxAnim, (ox, oy): (f32, f32), vanishing: (f32, f32)) -> Affine {
+    let flat = b.rotation_x_deg == 0.0
+        && b.rotation_y_deg == 0.0
+        && b.skew_x_deg == 0.0
+        && b.perspective_px.is_none();
+    if flat {
+        return box_affine(b).about(ox, oy);
+    }
+    // The box origin after the translation: the 3-D turn happens about it, so the vanishing
+    // point is expressed relative to it.
+    let (px, py) = (ox + b.tx as f32, oy + b.ty as f32);
+    let perspective = b.perspective_px.map(|p| Perspective {
+        distance: p as f32,
+        vx: vanishing.0 - px,
+        vy: vanishing.1 - py,
+    });
+    Affine::translate(px, py)
+        .then(Affine::rotate_3d_deg(
+            b.rotation_x_deg as f32,
+            b.rotation_y_deg as f32,
+            b.rotation_deg as f32,
+            perspective,
+        ))
+        .then(Affine::skew_deg(b.skew_x_deg as f32, 0.0))
+        .then(Affine::scale(b.scale_x as f32, b.scale_y as f32))
+        .then(Affine::translate(-ox, -oy))
+}
+
 /// CSS `brightness()` on a flat colour.
 fn brighten(c: Color, k: f32) -> Color {
     if (k - 1.0).abs() < 1e-4 {
@@ -372,6 +416,80 @@ mod tests {
             blur,
             color: Color { a, ..Color::BLACK },
         }
+    }
+
+    fn near(got: (f32, f32), want: (f32, f32)) {
+        assert!(
+            (got.0 - want.0).abs() < 1e-3 && (got.1 - want.1).abs() < 1e-3,
+            "{got:?} != {want:?}"
+        );
+    }
+
+    #[test]
+    fn flat_boxes_keep_their_affine_transform() {
+        let b = BoxAnim {
+            tx: 3.0,
+            ty: -2.0,
+            rotation_deg: 30.0,
+            scale_x: 1.5,
+            scale_y: 0.5,
+            ..BoxAnim::default()
+        };
+        let m = box_transform(&b, (10.0, 20.0), (0.0, 0.0));
+        assert_eq!(m, box_affine(&b).about(10.0, 20.0));
+        // The same through the 3-D path (skew 0 is not "flat" by the test above): equal up to
+        // rounding, and still affine.
+        let skewed = BoxAnim {
+            skew_x_deg: 1e-9,
+            ..b.clone()
+        };
+        let m3 = box_transform(&skewed, (10.0, 20.0), (0.0, 0.0));
+        assert!(m3.is_affine());
+        for (x, y) in [(10.0, 20.0), (0.0, 0.0), (25.0, 7.0)] {
+            near(m3.apply(x, y), m.apply(x, y));
+        }
+    }
+
+    #[test]
+    fn turned_boxes_follow_css_order_about_their_origin() {
+        // A box centred at (100, 50) in a container whose centre (vanishing point) is (60, 50),
+        // moved 10 px right, turned 180° about Y: mirrored about its moved origin (110, 50).
+        let b = BoxAnim {
+            tx: 10.0,
+            rotation_y_deg: 180.0,
+            perspective_px: Some(800.0),
+            ..BoxAnim::default()
+        };
+        let m = box_transform(&b, (100.0, 50.0), (60.0, 50.0));
+        near(m.apply(100.0, 50.0), (110.0, 50.0));
+        near(m.apply(104.0, 40.0), (106.0, 40.0));
+        // Scale applies before the turn: scale 2 then mirror.
+        let b = BoxAnim {
+            scale_x: 2.0,
+            scale_y: 2.0,
+            ..b
+        };
+        near(
+            box_transform(&b, (100.0, 50.0), (60.0, 50.0)).apply(104.0, 40.0),
+            (102.0, 30.0),
+        );
+        // rotateY(60°) under perspective 800 from the vanishing point (60, 50): the box's
+        // right edge (x + 10 about the origin 100) goes back by Z = −10·sin 60° and is pulled
+        // toward the vanishing point by 800 / (800 + 8.66).
+        let b = BoxAnim {
+            rotation_y_deg: 60.0,
+            perspective_px: Some(800.0),
+            ..BoxAnim::default()
+        };
+        let m = box_transform(&b, (100.0, 50.0), (60.0, 50.0));
+        let k = 800.0 / (800.0 + 10.0 * 3f32.sqrt() / 2.0);
+        near(m.apply(110.0, 50.0), (60.0 + (105.0 - 60.0) * k, 50.0));
+        near(
+            m.apply(110.0, 60.0),
+            (60.0 + (105.0 - 60.0) * k, 50.0 + 10.0 * k),
+        );
+        // The origin stays in the z = 0 plane: unmoved by the perspective.
+        near(m.apply(100.0, 50.0), (100.0, 50.0));
     }
 
     #[test]

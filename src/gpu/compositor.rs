@@ -141,6 +141,21 @@ fn dirty_rect(instances: &[QuadInstance], width: u32, height: u32) -> Option<Pix
     let mut min = [f64::INFINITY; 2];
     let mut max = [f64::NEG_INFINITY; 2];
     for inst in instances {
+        if inst.ghi[..2] != [0.0, 0.0] {
+            // rot: a perspective quad, bounded by its padded corners as quad.vert draws them.
+            match projective_bounds(inst) {
+                Some([x0, y0, x1, y1]) => {
+                    min = [min[0].min(x0), min[1].min(y0)];
+                    max = [max[0].max(x1), max[1].max(y1)];
+                }
+                None => {
+                    // A corner at or behind the viewer: the visible part is unbounded.
+                    min = [f64::NEG_INFINITY; 2];
+                    max = [f64::INFINITY; 2];
+                }
+            }
+            continue;
+        }
         let [x, y, w, h] = inst.rect.map(f64::from);
         let [a, b, c, d] = inst.abcd.map(f64::from);
         let (e, f) = (
@@ -174,6 +189,77 @@ fn dirty_rect(instances: &[QuadInstance], width: u32, height: u32) -> Option<Pix
     let (x0, x1) = span(min[0], max[0], width)?;
     let (y0, y1) = span(min[1], max[1], height)?;
     Some(PixelRect { x0, y0, x1, y1 })
+}
+
+// rot: perspective quads (PLUGINS.md §10), mirroring quad.vert.
+
+/// Smallest homogeneous `W` that quad.vert keeps (its clip plane `z = MIN_W ≤ w`).
+const QUAD_MIN_W: f64 = crate::compose::display::MIN_W as f64;
+
+/// `(X, Y, W)` of the local point `(x, y)` under the instance's transform.
+fn quad_homogeneous(inst: &QuadInstance, x: f64, y: f64) -> [f64; 3] {
+    let [a, b, c, d] = inst.abcd.map(f64::from);
+    let (e, f) = (
+        f64::from(inst.ef_kind_radius[0]),
+        f64::from(inst.ef_kind_radius[1]),
+    );
+    let [g, h, i, _] = inst.ghi.map(f64::from);
+    [a * x + c * y + e, b * x + d * y + f, g * x + h * y + i]
+}
+
+/// The antialiasing padding quad.vert adds to each side of the rect, in local units: one
+/// output pixel along each local axis where the quad is magnified least (over the corners in
+/// front of the viewer), at most the rect's larger side + 1.
+fn quad_padding(inst: &QuadInstance) -> [f64; 2] {
+    let [x, y, w, h] = inst.rect.map(f64::from);
+    let [a, b, c, d] = inst.abcd.map(f64::from);
+    let [g, hh, _, _] = inst.ghi.map(f64::from);
+    let mut scale = [f64::INFINITY; 2];
+    for (px, py) in [(x, y), (x + w, y), (x, y + h), (x + w, y + h)] {
+        let [qx, qy, qw] = quad_homogeneous(inst, px, py);
+        if qw < QUAD_MIN_W {
+            continue;
+        }
+        let (ux, uy) = (qx / qw, qy / qw);
+        scale[0] = scale[0].min((a - g * ux).hypot(b - g * uy) / qw);
+        scale[1] = scale[1].min((c - hh * ux).hypot(d - hh * uy) / qw);
+    }
+    let cap = w.max(h) + 1.0;
+    scale.map(|s| {
+        if s.is_finite() {
+            (1.0 / s.max(1e-6)).min(cap)
+        } else {
+            1.0
+        }
+    })
+}
+
+/// Output-pixel bounding box `[x0, y0, x1, y1]` of a perspective quad with its padding; `None`
+/// when a padded corner is at or behind the viewer.
+fn projective_bounds(inst: &QuadInstance) -> Option<[f64; 4]> {
+    let [x, y, w, h] = inst.rect.map(f64::from);
+    let [px, py] = quad_padding(inst);
+    let (x0, y0, x1, y1) = (x - px, y - py, x + w + px, y + h + py);
+    let mut out = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for (cx, cy) in [(x0, y0), (x1, y0), (x0, y1), (x1, y1)] {
+        let [qx, qy, qw] = quad_homogeneous(inst, cx, cy);
+        if qw < QUAD_MIN_W || qx.is_nan() || qy.is_nan() {
+            return None;
+        }
+        let (ux, uy) = (qx / qw, qy / qw);
+        out = [
+            out[0].min(ux),
+            out[1].min(uy),
+            out[2].max(ux),
+            out[3].max(uy),
+        ];
+    }
+    Some(out)
 }
 
 /// What one frame's command buffer does.
@@ -907,6 +993,7 @@ impl Compositor {
                             fill: color_array(b.fill),
                             border: color_array(b.border),
                             extra: [b.border_width.max(0.0), 0.0, 0.0, 0.0],
+                            ghi: [t.g, t.h, t.i, 0.0],
                         }
                     }
                     DrawItem::Mask(m) => {
@@ -949,6 +1036,7 @@ impl Compositor {
                             fill: color_array(m.color),
                             border: [0.0; 4],
                             extra: entry.uv_rect(atlas_size),
+                            ghi: [t.g, t.h, t.i, 0.0],
                         }
                     }
                 };
@@ -1680,7 +1768,9 @@ fn check_geometry(
     t: &crate::compose::display::Affine,
 ) -> Result<(), GpuError> {
     let finite = rect.iter().all(|v| v.is_finite())
-        && [t.a, t.b, t.c, t.d, t.e, t.f].iter().all(|v| v.is_finite());
+        && [t.a, t.b, t.c, t.d, t.e, t.f, t.g, t.h, t.i]
+            .iter()
+            .all(|v| v.is_finite());
     if finite {
         Ok(())
     } else {
@@ -2080,6 +2170,158 @@ mod tests {
         assert_rgb(&img, 4, 4, [0.0, 0.0, 255.0], 0.0);
         drop(c);
         assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    // rot: perspective quads.
+
+    /// A 60 × 60 quad centred on (48, 48) of a 96 × 96 target, turned 50° about Y and seen
+    /// through perspective 100 from its centre: its left edge (local x = −30, Z = 30·sin 50°)
+    /// comes toward the viewer, magnified 100 / (100 − 22.98) = 1.298, its right edge goes away,
+    /// ×0.813. Footprint: a trapezoid from x 22.96 (y 9.05..86.95) to x 63.68 (y 23.6..72.4).
+    fn perspective_quad() -> Affine {
+        use crate::compose::display::Perspective;
+        let p = Perspective {
+            distance: 100.0,
+            vx: 0.0,
+            vy: 0.0,
+        };
+        Affine::translate(48.0, 48.0).then(Affine::rotate_3d_deg(0.0, 50.0, 0.0, Some(p)))
+    }
+
+    #[test]
+    fn perspective_quad_is_a_trapezoid_with_perspective_correct_texturing() {
+        let Some(gpu) = test_gpu() else { return };
+        let mut c =
+            Compositor::new(gpu.clone(), spec(96, 96, Color::BLACK, 1)).expect("compositor");
+        let red = [255.0, 0.0, 0.0];
+        let black = [0.0, 0.0, 0.0];
+        let boxed = DisplayList {
+            items: vec![DrawItem::Box(BoxQuad {
+                rect: [-30.0, -30.0, 60.0, 60.0],
+                transform: perspective_quad(),
+                radius: 0.0,
+                border_width: 0.0,
+                fill: Color::rgba8(255, 0, 0, 1.0),
+                border: Color::TRANSPARENT,
+            })],
+        };
+        let img = c.render_rgba(None, &boxed).expect("render");
+        // Tall near (left) side, short far (right) side.
+        assert_rgb(&img, 26, 13, red, 1.0);
+        assert_rgb(&img, 26, 83, red, 1.0);
+        assert_rgb(&img, 60, 13, black, 0.0);
+        assert_rgb(&img, 60, 83, black, 0.0);
+        assert_rgb(&img, 60, 30, red, 1.0);
+        assert_rgb(&img, 60, 66, red, 1.0);
+        // Left and right of the footprint.
+        assert_rgb(&img, 20, 48, black, 0.0);
+        assert_rgb(&img, 66, 48, black, 0.0);
+
+        // Texturing: a mask whose left half (local x < 0) is covered. Local x = 0 lies at
+        // screen x 48 (on the axis); an affine interpolation would put it at the middle of
+        // the footprint, x 43.3.
+        let pixels: Vec<u8> = (0..60 * 60)
+            .map(|i| if i % 60 < 30 { 255 } else { 0 })
+            .collect();
+        let mask = Arc::new(Mask {
+            id: 11,
+            width: 60,
+            height: 60,
+            format: MaskFormat::Alpha,
+            pixels,
+        });
+        let masked = DisplayList {
+            items: vec![DrawItem::Mask(MaskQuad {
+                mask,
+                rect: [-30.0, -30.0, 60.0, 60.0],
+                transform: perspective_quad(),
+                color: Color::rgba8(0, 255, 0, 1.0),
+            })],
+        };
+        let img = c.render_rgba(None, &masked).expect("render");
+        let green = [0.0, 255.0, 0.0];
+        // Pixel 46 (centre x' = −1.5) is local x −2.3, pixel 49 (x' = 1.5) local x 2.4.
+        assert_rgb(&img, 46, 48, green, 8.0);
+        assert_rgb(&img, 44, 20, green, 8.0);
+        assert_rgb(&img, 49, 48, black, 8.0);
+        assert_rgb(&img, 52, 70, black, 0.0);
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn perspective_quad_partly_behind_the_viewer_draws_only_its_front_part() {
+        use crate::compose::display::Perspective;
+        let Some(gpu) = test_gpu() else { return };
+        let mut c =
+            Compositor::new(gpu.clone(), spec(96, 96, Color::BLACK, 1)).expect("compositor");
+        // rotateY(80°) under perspective 20: local x < −20.3 is behind the viewer. The front
+        // part is a wedge left of screen x 50.1 (the far edge, x' = 2.10); the part behind, if
+        // it were drawn unclipped, would appear mirrored right of x' = 10.9.
+        let p = Perspective {
+            distance: 20.0,
+            vx: 0.0,
+            vy: 0.0,
+        };
+        let transform =
+            Affine::translate(48.0, 48.0).then(Affine::rotate_3d_deg(0.0, 80.0, 0.0, Some(p)));
+        let list = DisplayList {
+            items: vec![DrawItem::Box(BoxQuad {
+                rect: [-30.0, -30.0, 60.0, 60.0],
+                transform,
+                radius: 0.0,
+                border_width: 0.0,
+                fill: Color::WHITE,
+                border: Color::TRANSPARENT,
+            })],
+        };
+        let img = c.render_rgba(None, &list).expect("render");
+        let (white, black) = ([255.0; 3], [0.0; 3]);
+        assert_rgb(&img, 48, 48, white, 1.0);
+        assert_rgb(&img, 38, 10, white, 1.0);
+        for (x, y) in [(52, 48), (60, 48), (70, 40), (90, 48), (90, 10)] {
+            assert_rgb(&img, x, y, black, 0.0);
+        }
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
+
+    #[test]
+    fn dirty_rect_bounds_perspective_quads() {
+        let inst = |t: Affine| QuadInstance {
+            rect: [-30.0, -30.0, 60.0, 60.0],
+            abcd: [t.a, t.b, t.c, t.d],
+            ef_kind_radius: [t.e, t.f, 1.0, 0.0],
+            ghi: [t.g, t.h, t.i, 0.0],
+            ..Default::default()
+        };
+        // The trapezoid x 22.96..63.68, y 9.05..86.95, padded by one px where it is smallest
+        // (1.6 px on the near side) and 2 px of margin.
+        let r = dirty_rect(&[inst(perspective_quad())], 96, 96);
+        assert_eq!(
+            r,
+            Some(PixelRect {
+                x0: 18,
+                y0: 4,
+                x1: 68,
+                y1: 92
+            })
+        );
+        // A corner behind the viewer: the visible part is unbounded, the whole frame.
+        let behind = Affine::translate(48.0, 48.0).then(Affine::rotate_3d_deg(
+            0.0,
+            80.0,
+            0.0,
+            Some(crate::compose::display::Perspective {
+                distance: 20.0,
+                vx: 0.0,
+                vy: 0.0,
+            }),
+        ));
+        assert_eq!(
+            dirty_rect(&[inst(behind)], 96, 96),
+            Some(PixelRect::full(96, 96))
+        );
     }
 
     #[test]

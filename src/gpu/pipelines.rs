@@ -92,8 +92,8 @@ impl RectBlendPush {
     }
 }
 
-/// Per-instance vertex data of one display-list quad (`quad.vert` inputs), 6 × vec4.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// Per-instance vertex data of one display-list quad (`quad.vert` inputs), 7 × vec4.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct QuadInstance {
     pub rect: [f32; 4],
     pub abcd: [f32; 4],
@@ -101,9 +101,28 @@ pub(crate) struct QuadInstance {
     pub fill: [f32; 4],
     pub border: [f32; 4],
     pub extra: [f32; 4],
+    /// The transform's projective row `g, h, i` and 0 (`0, 0, 1, 0` for affine maps).
+    pub ghi: [f32; 4],
 }
 
-pub(crate) const QUAD_INSTANCE_SIZE: usize = 96;
+impl Default for QuadInstance {
+    /// All zero but the projective row, which is the affine one.
+    fn default() -> Self {
+        QuadInstance {
+            rect: [0.0; 4],
+            abcd: [0.0; 4],
+            ef_kind_radius: [0.0; 4],
+            fill: [0.0; 4],
+            border: [0.0; 4],
+            extra: [0.0; 4],
+            ghi: [0.0, 0.0, 1.0, 0.0],
+        }
+    }
+}
+
+/// Number of vec4 attributes of a [`QuadInstance`].
+const QUAD_INSTANCE_VEC4S: u32 = 7;
+pub(crate) const QUAD_INSTANCE_SIZE: usize = QUAD_INSTANCE_VEC4S as usize * 16;
 
 impl QuadInstance {
     pub(crate) fn write_to(&self, out: &mut [u8]) {
@@ -114,6 +133,7 @@ impl QuadInstance {
             self.fill,
             self.border,
             self.extra,
+            self.ghi,
         ];
         for (chunk, v) in out.chunks_exact_mut(4).zip(values.iter().flatten()) {
             chunk.copy_from_slice(&v.to_ne_bytes());
@@ -232,7 +252,7 @@ fn graphics_pipeline(
         stride: QUAD_INSTANCE_SIZE as u32,
         input_rate: vk::VertexInputRate::INSTANCE,
     }];
-    let attributes: Vec<vk::VertexInputAttributeDescription> = (0..6u32)
+    let attributes: Vec<vk::VertexInputAttributeDescription> = (0..QUAD_INSTANCE_VEC4S)
         .map(|location| vk::VertexInputAttributeDescription {
             location,
             binding: 0,
@@ -367,6 +387,9 @@ mod tests {
         inst.write_to(&mut bytes);
         assert_eq!(&bytes[4..8], &2.0f32.to_ne_bytes());
         assert_eq!(&bytes[92..96], &9.5f32.to_ne_bytes());
+        // The projective row last: affine by default.
+        assert_eq!(&bytes[104..108], &1.0f32.to_ne_bytes());
+        assert_eq!(QUAD_INSTANCE_SIZE, 112);
     }
 
     #[test]
