@@ -9,9 +9,10 @@ WORDS = ("renderd draws every caption on the GPU while ffmpeg decodes and x264 e
          "자막 하나하나 애니메이션으로 나타납니다 words slide up pop in and change colour").split()
 PLUGINS = ["fadein", "slideup", "scalepop", "cwi-color"]
 if os.environ.get("ALL_PLUGINS"):
-    # Every plugin renderd implements, one per cue in turn (issue 4's benchmark).
-    PLUGINS = ["fadein", "slideup", "scalepop", "elastic", "typewriter", "fliptype", "magnetic",
-               "pulse", "spin", "bobY", "cwi-color", "cwi-loud", "cwi-whisper", "cwi-bouncing"]
+    # Every MotionText 2.0.0 plugin, one per cue in turn (issue 4's benchmark).
+    PLUGINS = ["fadein", "slideup", "scalepop", "elastic", "typewriter", "fliptype", "glitch", "glow",
+               "magnetic", "rotation", "pulse", "spin", "bobY", "flames", "cwi-color", "cwi-loud",
+               "cwi-whisper", "cwi-bouncing"]
 if os.environ.get("LATIN_ONLY"):
     # For machines that only carry Latin fonts (the device check).
     WORDS = [w for w in WORDS if w.isascii()]
