@@ -48,4 +48,7 @@ plugin_golden! {
     // plug-b
     elastic: "elastic";
     typewriter: "typewriter";
+    // fx
+    glitch: "glitch";
+    glow: "glow";
 }

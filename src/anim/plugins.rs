@@ -24,6 +24,11 @@ mod cwi_whisper;
 mod fliptype;
 mod magnetic;
 
+// fx
+mod glitch;
+mod glow;
+pub(crate) use glitch::noise_color;
+
 /// What a DOM plugin sees on one frame (it is initialised).
 pub(super) struct DomInput<'a> {
     pub params: &'a Value,
@@ -144,6 +149,9 @@ pub(super) fn apply_dom(id: &str, input: &DomInput, out: &mut NodeAnim) {
         "cwi-loud" => cwi_loud::apply(cwi_word(out), params, p),
         "cwi-whisper" => cwi_whisper::apply(cwi_word(out), params, p),
         "cwi-bouncing" => cwi_bouncing::apply(cwi_letters(out, text), params, p),
+        // fx
+        "glow" => glow::apply(out, params, p),
+        "glitch" => out.glitch = Some(glitch::glitch(params, p, seed)),
         _ => {}
     }
 }

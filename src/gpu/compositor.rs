@@ -3806,4 +3806,58 @@ mod tests {
         drop((pt, full));
         assert_eq!(gpu.validation_errors(), 0);
     }
+
+    /// The per-frame cost of layer blurs at 1080p (`cargo test --release --lib
+    /// layer_blur_cost_at_1080p -- --ignored --nocapture`): a caption-sized glow layer
+    /// (σ = 36 px, the glow's 24 CSS px at 1.5×) and a whole-frame layer, against the same
+    /// frame without layers.
+    #[test]
+    #[ignore = "timing, run by hand"]
+    fn layer_blur_cost_at_1080p() {
+        let Some(gpu) = test_gpu() else { return };
+        let (w, h) = (1920u32, 1080u32);
+        let mut c = Compositor::new(gpu.clone(), spec(w, h, Color::BLACK, 1)).expect("compositor");
+        let caption = [560.0, 860.0, 800.0, 120.0];
+        let gradient = |rect: [f32; 4]| {
+            DrawItem::Gradient(GradientQuad {
+                rect,
+                transform: Affine::IDENTITY,
+                color: Color::rgba8(0, 255, 255, 0.4),
+                inner: 0.3,
+                outer: 0.8,
+            })
+        };
+        let cases = [
+            ("no layer", vec![gradient(caption)]),
+            (
+                "caption glow layer, sigma 36",
+                vec![layer(vec![(BlendMode::Normal, gradient(caption))], 36.0, 0.4)],
+            ),
+            (
+                "whole-frame layer, sigma 36",
+                vec![layer(
+                    vec![(BlendMode::Normal, gradient([0.0, 0.0, 1920.0, 1080.0]))],
+                    36.0,
+                    1.0,
+                )],
+            ),
+        ];
+        for (what, items) in cases {
+            let list = DisplayList { items };
+            let first = c.render_rgba(None, &list).expect("render");
+            let start = std::time::Instant::now();
+            let runs = 5;
+            for _ in 0..runs {
+                let img = c.render_rgba(None, &list).expect("render");
+                assert_eq!(img.pixels, first.pixels, "{what}: frames are identical");
+            }
+            let ms = start.elapsed().as_secs_f64() * 1000.0 / f64::from(runs);
+            eprintln!("{what}: {ms:.1} ms per 1080p render_rgba");
+            // The halo's centre is cyan in every case.
+            let p = first.pixel(960, 920).expect("pixel");
+            assert!(p[1] > 20 && p[0] == 0, "{what}: {p:?}");
+        }
+        drop(c);
+        assert_eq!(gpu.validation_errors(), 0);
+    }
 }
