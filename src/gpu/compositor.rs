@@ -1925,7 +1925,9 @@ impl Compositor {
                 };
                 // SAFETY: `cmd` is recording inside a dynamic rendering pass of the colour
                 // format the pipelines were made for; the pipeline is owned by self.
-                unsafe { d.cmd_bind_pipeline(cmd, vk::PipelineBindPoint::GRAPHICS, pipeline.handle()) };
+                unsafe {
+                    d.cmd_bind_pipeline(cmd, vk::PipelineBindPoint::GRAPHICS, pipeline.handle())
+                };
                 bound = Some(b.pipeline);
             }
             // SAFETY: as above; the bound vertex buffer holds every instance of the batch.
@@ -2093,7 +2095,9 @@ impl Compositor {
                     // The vertical pass reads what the horizontal one wrote into b and
                     // overwrites a, which the horizontal pass read.
                     let memory = [vk::MemoryBarrier::default()
-                        .src_access_mask(vk::AccessFlags::SHADER_WRITE | vk::AccessFlags::SHADER_READ)
+                        .src_access_mask(
+                            vk::AccessFlags::SHADER_WRITE | vk::AccessFlags::SHADER_READ,
+                        )
                         .dst_access_mask(
                             vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE,
                         )];
@@ -2135,7 +2139,10 @@ impl Compositor {
                 vk::DependencyFlags::empty(),
                 &[],
                 &[],
-                &[to_sampled(vk::ImageLayout::GENERAL, vk::AccessFlags::SHADER_WRITE)],
+                &[to_sampled(
+                    vk::ImageLayout::GENERAL,
+                    vk::AccessFlags::SHADER_WRITE,
+                )],
             );
         }
     }
@@ -3555,7 +3562,8 @@ mod tests {
         let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
         let poly = t
             * (0.254_829_592
-                + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+                + t * (-0.284_496_736
+                    + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
         let y = 1.0 - poly * (-x * x).exp();
         if x < 0.0 {
             -y
@@ -3595,7 +3603,10 @@ mod tests {
         // White box x ∈ [60, 100), y ∈ [16, 80): 4σ from its top and bottom at row 48.
         let list = DisplayList {
             items: vec![layer(
-                vec![(BlendMode::Normal, rect_box([60.0, 16.0, 40.0, 64.0], Color::WHITE))],
+                vec![(
+                    BlendMode::Normal,
+                    rect_box([60.0, 16.0, 40.0, 64.0], Color::WHITE),
+                )],
                 sigma as f32,
                 1.0,
             )],
@@ -3677,7 +3688,10 @@ mod tests {
                 layer(
                     vec![
                         (BlendMode::Normal, rect_box([8.0, 8.0, 16.0, 16.0], red)),
-                        (BlendMode::Normal, rect_box([8.0, 8.0, 16.0, 16.0], Color::WHITE)),
+                        (
+                            BlendMode::Normal,
+                            rect_box([8.0, 8.0, 16.0, 16.0], Color::WHITE),
+                        ),
                     ],
                     0.0,
                     0.25,
@@ -3694,7 +3708,10 @@ mod tests {
             // Steady state: the slot's layer images are made once and reused.
             let handles: Vec<_> = c.slots.iter().map(|s| s.layers.a.handle()).collect();
             if frame == 2 {
-                assert!(c.slots.iter().all(|s| s.layers.width >= 16), "both slots have layers");
+                assert!(
+                    c.slots.iter().all(|s| s.layers.width >= 16),
+                    "both slots have layers"
+                );
             }
             let img2 = c.render_rgba(None, &list).expect("render");
             assert_eq!(img.pixels, img2.pixels);
@@ -3747,7 +3764,11 @@ mod tests {
         let white = rect_box([16.0, 8.0, 16.0, 16.0], Color::WHITE);
         for sigma in [f32::NAN, f32::INFINITY, 1e9, -3.0] {
             let list = DisplayList {
-                items: vec![layer(vec![(BlendMode::Normal, white.clone())], sigma, f32::NAN)],
+                items: vec![layer(
+                    vec![(BlendMode::Normal, white.clone())],
+                    sigma,
+                    f32::NAN,
+                )],
             };
             // NaN opacity draws nothing; the σ never reaches the GPU unbounded.
             let img = c.render_rgba(None, &list).expect("render");
@@ -3770,7 +3791,8 @@ mod tests {
         let err = c.render_rgba(None, &nested).expect_err("nested layers");
         assert!(err.to_string().contains("layers do not nest"), "{err}");
         // The compositor still works afterwards.
-        c.render_rgba(None, &DisplayList::default()).expect("render");
+        c.render_rgba(None, &DisplayList::default())
+            .expect("render");
         drop(c);
         assert_eq!(gpu.validation_errors(), 0);
     }
@@ -3786,8 +3808,14 @@ mod tests {
         let list = DisplayList {
             items: vec![layer(
                 vec![
-                    (BlendMode::Screen, rect_box([40.0, 20.0, 30.0, 20.0], Color::rgba8(255, 0, 64, 0.5))),
-                    (BlendMode::Normal, rect_box([50.0, 25.0, 30.0, 20.0], Color::WHITE)),
+                    (
+                        BlendMode::Screen,
+                        rect_box([40.0, 20.0, 30.0, 20.0], Color::rgba8(255, 0, 64, 0.5)),
+                    ),
+                    (
+                        BlendMode::Normal,
+                        rect_box([50.0, 25.0, 30.0, 20.0], Color::WHITE),
+                    ),
                 ],
                 3.0,
                 0.8,
@@ -3831,7 +3859,11 @@ mod tests {
             ("no layer", vec![gradient(caption)]),
             (
                 "caption glow layer, sigma 36",
-                vec![layer(vec![(BlendMode::Normal, gradient(caption))], 36.0, 0.4)],
+                vec![layer(
+                    vec![(BlendMode::Normal, gradient(caption))],
+                    36.0,
+                    0.4,
+                )],
             ),
             (
                 "whole-frame layer, sigma 36",

@@ -356,12 +356,16 @@ fn graphics_pipeline(
     // Premultiplied-alpha "over" (or screen), in non-linear sRGB values (the target is UNORM).
     let (src, dst) = match blend {
         Blend::Screen => (vk::BlendFactor::ONE_MINUS_DST_COLOR, vk::BlendFactor::ONE),
-        Blend::Over | Blend::Replace => (vk::BlendFactor::ONE, vk::BlendFactor::ONE_MINUS_SRC_ALPHA),
+        Blend::Over | Blend::Replace => {
+            (vk::BlendFactor::ONE, vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
+        }
     };
     let (src_alpha, dst_alpha) = match blend {
         // ONE_MINUS_DST_COLOR on the alpha channel reads the destination alpha.
         Blend::Screen => (vk::BlendFactor::ONE_MINUS_DST_ALPHA, vk::BlendFactor::ONE),
-        Blend::Over | Blend::Replace => (vk::BlendFactor::ONE, vk::BlendFactor::ONE_MINUS_SRC_ALPHA),
+        Blend::Over | Blend::Replace => {
+            (vk::BlendFactor::ONE, vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
+        }
     };
     let blend_attachment = [vk::PipelineColorBlendAttachmentState::default()
         .blend_enable(blend != Blend::Replace)

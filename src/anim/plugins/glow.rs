@@ -106,7 +106,10 @@ mod tests {
         let alphas: Vec<f32> = s.iter().map(|s| s.color.a).collect();
         assert_eq!(alphas, vec![0.5, 0.4, 0.3]);
         assert!(s.iter().all(|s| rgb(Some(s.color)) == (0, 255, 255)));
-        let strong: Vec<f32> = shadows(Color::WHITE, 1.5).iter().map(|s| s.color.a).collect();
+        let strong: Vec<f32> = shadows(Color::WHITE, 1.5)
+            .iter()
+            .map(|s| s.color.a)
+            .collect();
         assert_eq!(strong, vec![1.0, 1.0, 0.9]);
     }
 
