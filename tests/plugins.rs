@@ -50,4 +50,7 @@ plugin_golden! {
     typewriter: "typewriter";
     // rot
     rotation: "rotation";
+    // fx
+    glitch: "glitch";
+    glow: "glow";
 }

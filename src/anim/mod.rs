@@ -24,6 +24,8 @@ pub mod timeline;
 use crate::compose::display::Color;
 use crate::scene::model::{Compose, PluginEntry, PluginKind};
 pub use split::{split_text, Segment, SplitKind};
+// fx: the glitch noise filter on a flat colour, for the painter.
+pub(crate) use plugins::noise_color;
 
 /// Channel values of SPEC §12.5 after compose (§12.4); identity = tx 0, ty 0, sx 1, sy 1, rot 0, opacity 1.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -150,6 +152,43 @@ pub struct NodeAnim {
     /// Typewriter (PLUGINS §5): the node shows only a typed prefix and a cursor; the layout
     /// ([`text_layout`]) lays out exactly that, this is how each part is painted.
     pub typed: Option<TypedAnim>,
+    // fx: glow and glitch.
+    /// Glow (PLUGINS §8): the blurred halo layer drawn behind the glyphs (its text shadow is
+    /// `effects.text_shadow`).
+    pub glow: Option<GlowLayer>,
+    /// Glitch (PLUGINS §7): the node is drawn as an isolated layer of two screen-blended
+    /// coloured copies under the (filtered, blinking) original.
+    pub glitch: Option<GlitchAnim>,
+}
+
+/// The glow plugin's halo: a rectangle the size of E filled with a radial gradient of
+/// `color` (straight, its alpha the intensity) to 30 % of half the diagonal, linear to
+/// transparent at 80 %, blurred by a Gaussian of σ = `blur_px` CSS px, drawn with `opacity`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GlowLayer {
+    pub color: Color,
+    pub opacity: f64,
+    pub blur_px: f64,
+}
+
+/// The glitch plugin's state: the white original on top of its coloured copies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlitchAnim {
+    /// The original text: colour `#ffffff`, its opacity (transforms are never visible on it).
+    pub original: BoxAnim,
+    /// The noise filter level u ∈ [0, 1]: `blur(u px) saturate(2u) contrast(1.2u)`; the
+    /// filter is `none` (not u = 0) when `noise` is `None`.
+    pub noise: Option<f64>,
+    /// Drawn first, bottom first (red, cyan), each with screen blend.
+    pub copies: Vec<GlitchCopy>,
+}
+
+/// One coloured copy of the text, over the original's place shifted by `tx` CSS px.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GlitchCopy {
+    pub color: Color,
+    pub tx: f64,
+    pub opacity: f64,
 }
 
 /// The paint state of a typewriter node: the typed prefix and the cursor after it.
@@ -232,6 +271,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "typewriter",
     // rot
     "rotation",
+    // fx
+    "glitch",
+    "glow",
 ];
 
 /// True for the plugin ids in [`IMPLEMENTED`].
@@ -251,6 +293,8 @@ pub fn manifest_kind(id: &str) -> Option<PluginKind> {
         "fliptype" | "cwi-bouncing" => Some(PluginKind::Hybrid),
         // rot
         "rotation" => Some(PluginKind::Dom),
+        // fx
+        "glitch" | "glow" => Some(PluginKind::Dom),
         _ => None,
     }
 }

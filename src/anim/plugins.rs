@@ -26,6 +26,10 @@ mod magnetic;
 
 // rot
 mod rotation;
+// fx
+mod glitch;
+mod glow;
+pub(crate) use glitch::noise_color;
 
 /// What a DOM plugin sees on one frame (it is initialised).
 pub(super) struct DomInput<'a> {
@@ -149,6 +153,9 @@ pub(super) fn apply_dom(id: &str, input: &DomInput, out: &mut NodeAnim) {
         "cwi-bouncing" => cwi_bouncing::apply(cwi_letters(out, text), params, p),
         // rot
         "rotation" => out.split = Some(rotation::split(text, params, p, inherited, seed)),
+        // fx
+        "glow" => glow::apply(out, params, p),
+        "glitch" => out.glitch = Some(glitch::glitch(params, p, seed)),
         _ => {}
     }
 }

@@ -341,6 +341,69 @@ pub struct BoxQuad {
 pub enum DrawItem {
     Mask(MaskQuad),
     Box(BoxQuad),
+    // fx: offscreen layers and radial gradients (glow, glitch).
+    Gradient(GradientQuad),
+    Layer(LayerItem),
+}
+
+/// A rectangle filled with a radial gradient centred in it: `color` (straight sRGB) from the
+/// centre to `inner` × radius, fading linearly to transparent at `outer` × radius, where the
+/// radius is half the rectangle's diagonal (the glow plugin's halo). `rect` (x, y, w, h) in
+/// local space, mapped by `transform`.
+#[derive(Debug, Clone)]
+pub struct GradientQuad {
+    pub rect: [f32; 4],
+    pub transform: Affine,
+    pub color: Color,
+    pub inner: f32,
+    pub outer: f32,
+}
+
+/// How an item inside a [`LayerItem`] is combined with what the layer already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlendMode {
+    /// Premultiplied source-over.
+    #[default]
+    Normal,
+    /// CSS `mix-blend-mode: screen` inside the isolated layer: `src + dst − src·dst` on
+    /// premultiplied colour and on alpha.
+    Screen,
+}
+
+/// One item of a layer with its blend mode.
+#[derive(Debug, Clone)]
+pub struct LayerDraw {
+    pub blend: BlendMode,
+    pub item: DrawItem,
+}
+
+/// An isolated group (CSS stacking context with opacity/filter): `items` (output pixel
+/// coordinates, back to front; layers do not nest) are drawn into an offscreen premultiplied
+/// image that starts transparent and never sees the video, optionally blurred by a Gaussian of
+/// standard deviation `blur_sigma` output pixels (spreading outside the items' bounds), then
+/// composited with `opacity` in paint order.
+#[derive(Debug, Clone)]
+pub struct LayerItem {
+    pub items: Vec<LayerDraw>,
+    pub blur_sigma: f32,
+    pub opacity: f32,
+}
+
+impl LayerItem {
+    /// A layer whose items all use [`BlendMode::Normal`].
+    pub fn normal(items: Vec<DrawItem>, blur_sigma: f32, opacity: f32) -> Self {
+        LayerItem {
+            items: items
+                .into_iter()
+                .map(|item| LayerDraw {
+                    blend: BlendMode::Normal,
+                    item,
+                })
+                .collect(),
+            blur_sigma,
+            opacity,
+        }
+    }
 }
 
 /// Everything drawn over one frame, back to front, in output pixel coordinates.

@@ -250,7 +250,7 @@ mod tests {
                         .apply(b.rect[0] + b.rect[2], b.rect[1] + b.rect[3]);
                     Some([x0, y0, x1, y1])
                 }
-                DrawItem::Mask(_) => None,
+                _ => None,
             })
             .collect()
     }

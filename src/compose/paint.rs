@@ -3,9 +3,12 @@
 
 use std::collections::HashMap;
 
-use crate::anim::{self, AnimInput, BoxAnim, BoxOrigin, InheritedStyle, NodeAnim, ShadowPx};
+use crate::anim::{
+    self, AnimInput, BoxAnim, BoxOrigin, GlitchAnim, GlowLayer, InheritedStyle, NodeAnim, ShadowPx,
+};
 use crate::compose::display::{
-    Affine, BoxQuad, Color, DisplayList, DrawItem, MaskQuad, Perspective,
+    Affine, BlendMode, BoxQuad, Color, DisplayList, DrawItem, GradientQuad, LayerDraw, LayerItem,
+    MaskQuad, Perspective,
 };
 use crate::compose::layout::{LaidContent, LaidNode, LaidText};
 use crate::compose::style::ShadowSpec;
@@ -124,7 +127,21 @@ impl Painter<'_> {
                 .cwi_word
                 .as_ref()
                 .map_or(1.0, |w| w.opacity.clamp(0.0, 1.0) as f32);
-        let word_color = anim.cwi_word.as_ref().and_then(|w| w.color);
+        // E's own colour (glitch) is inherited like the CWI word's.
+        let word_color = anim
+            .cwi_word
+            .as_ref()
+            .and_then(|w| w.color)
+            .or(anim.effects.color);
+        // fx: the glow halo lies under everything of the text; glitch draws the text as its
+        // own layer (painting the plain parts through this function again).
+        if let Some(glow) = &anim.glow {
+            self.paint_glow(text, glow, base, base_opacity);
+        }
+        if let Some(glitch) = &anim.glitch {
+            self.paint_glitch(text, anim, glitch, m, base_opacity);
+            return;
+        }
 
         // Group glyphs into atomic boxes: one per split segment, or a single run.
         let glyphs: Vec<(usize, PlacedGlyph)> = text
@@ -189,21 +206,24 @@ impl Painter<'_> {
                         rect,
                         b.opacity.clamp(0.0, 1.0) as f32,
                         b.color.or(word_color),
-                        b.text_shadow.as_ref().map(|list| {
-                            list.iter()
-                                .map(|s| ShadowSpec {
-                                    x: s.x,
-                                    y: s.y,
-                                    blur: s.blur,
-                                    color: s.color,
-                                })
-                                .collect::<Vec<_>>()
-                        }),
+                        b.text_shadow
+                            .as_ref()
+                            .or(anim.effects.text_shadow.as_ref())
+                            .map(|list| shadow_specs(list)),
                         b.brightness as f32,
                         b.blur_px as f32,
                     )
                 }
-                None => (base, [bx, by, bw, bh], 1.0, word_color, None, 1.0, 0.0),
+                // The whole text: E's own shadow and filter (glow, glitch).
+                None => (
+                    base,
+                    [bx, by, bw, bh],
+                    1.0,
+                    word_color,
+                    anim.effects.text_shadow.as_ref().map(|l| shadow_specs(l)),
+                    anim.effects.brightness as f32,
+                    anim.effects.blur_px as f32,
+                ),
             };
             let alpha = base_opacity * box_opacity;
             if alpha <= 0.0 {
@@ -258,6 +278,113 @@ impl Painter<'_> {
                 );
             }
         }
+    }
+
+    /// fx: the glow plugin's halo behind the text block E (`base`: E's transform): a radial
+    /// gradient the size of E in a layer blurred on the GPU, faded by the glow strength.
+    fn paint_glow(&mut self, text: &LaidText, glow: &GlowLayer, base: Affine, opacity: f32) {
+        let layer_opacity = opacity * glow.opacity.clamp(0.0, 1.0) as f32;
+        if layer_opacity <= 0.0 || glow.color.a <= 0.0 {
+            return;
+        }
+        let rect = [
+            text.offset.0 as f32,
+            text.offset.1 as f32,
+            text.shaped.width,
+            text.shaped.height,
+        ];
+        let gradient = DrawItem::Gradient(GradientQuad {
+            rect,
+            transform: base,
+            color: glow.color,
+            inner: 0.3,
+            outer: 0.8,
+        });
+        self.out.items.push(DrawItem::Layer(LayerItem::normal(
+            vec![gradient],
+            glow.blur_px as f32 * base.max_scale(),
+            layer_opacity,
+        )));
+    }
+
+    /// fx: the glitch plugin's isolated layer: the coloured copies (screen blend, shifted,
+    /// faded), then the white original with its noise filter and blinks; the node's opacity
+    /// (`group_opacity`) fades the layer as a whole.
+    fn paint_glitch(
+        &mut self,
+        text: &LaidText,
+        anim: &NodeAnim,
+        glitch: &GlitchAnim,
+        m: Affine,
+        group_opacity: f32,
+    ) {
+        if group_opacity <= 0.0 {
+            return;
+        }
+        // Inside the layer the group's opacity is not applied again.
+        let plain = NodeAnim {
+            glow: None,
+            glitch: None,
+            channels: anim::Channels {
+                opacity: 1.0,
+                ..anim.channels
+            },
+            effects: BoxAnim {
+                opacity: 1.0,
+                ..anim.effects.clone()
+            },
+            ..anim.clone()
+        };
+        let start = self.out.items.len();
+        let mut blends = Vec::new();
+        for copy in &glitch.copies {
+            let mut c = plain.clone();
+            c.effects.tx += copy.tx;
+            c.effects.opacity = copy.opacity;
+            c.effects.color = Some(copy.color);
+            self.paint_text(text, &c, m, 1.0);
+            blends.resize(self.out.items.len() - start, BlendMode::Screen);
+        }
+        let mut original = plain;
+        original.effects.opacity = glitch.original.opacity;
+        let white = glitch.original.color.unwrap_or(Color::WHITE);
+        let inherited = original
+            .effects
+            .text_shadow
+            .clone()
+            .unwrap_or_else(|| shadow_px(&text.look.shadows));
+        match glitch.noise {
+            Some(u) => {
+                // blur(u) on top of a shadow's own blur (σ = r/2): σ' = √(σ² + u²).
+                original.effects.color = Some(anim::noise_color(white, u));
+                original.effects.blur_px = u;
+                original.effects.text_shadow = Some(
+                    inherited
+                        .iter()
+                        .map(|s| ShadowPx {
+                            blur: 2.0 * ((s.blur / 2.0).powi(2) + u * u).sqrt(),
+                            color: anim::noise_color(s.color, u),
+                            ..*s
+                        })
+                        .collect(),
+                );
+            }
+            None => original.effects.color = Some(white),
+        }
+        self.paint_text(text, &original, m, 1.0);
+        blends.resize(self.out.items.len() - start, BlendMode::Normal);
+        let items = self
+            .out
+            .items
+            .drain(start..)
+            .zip(blends)
+            .map(|(item, blend)| LayerDraw { blend, item })
+            .collect();
+        self.out.items.push(DrawItem::Layer(LayerItem {
+            items,
+            blur_sigma: 0.0,
+            opacity: group_opacity,
+        }));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -349,6 +476,30 @@ fn shadow_layers(shadows: &[ShadowSpec]) -> Vec<(ShadowSpec, MaskStyle)> {
         }
     }
     out
+}
+
+/// fx: text-shadow overrides (px) as the painter's shadow specs.
+fn shadow_specs(list: &[ShadowPx]) -> Vec<ShadowSpec> {
+    list.iter()
+        .map(|s| ShadowSpec {
+            x: s.x,
+            y: s.y,
+            blur: s.blur,
+            color: s.color,
+        })
+        .collect()
+}
+
+/// fx: the node's shadow specs as text-shadow overrides.
+fn shadow_px(list: &[ShadowSpec]) -> Vec<ShadowPx> {
+    list.iter()
+        .map(|s| ShadowPx {
+            x: s.x,
+            y: s.y,
+            blur: s.blur,
+            color: s.color,
+        })
+        .collect()
 }
 
 /// translate(tx, ty) · rotate · scale, to be applied about the box centre.

@@ -16,6 +16,47 @@ const QUAD_VERT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quad.vert.spv
 const QUAD_FRAG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quad.frag.spv"));
 const RGB2YUV_COMP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rgb2yuv.comp.spv"));
 const BLEND_RECT_COMP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/blend_rect.comp.spv"));
+// fx: offscreen layers.
+const LAYER_FRAG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/layer.frag.spv"));
+const BLUR_COMP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/blur.comp.spv"));
+
+/// Workgroup size of `blur.comp` along each axis.
+pub(crate) const BLUR_GROUP_SIZE: u32 = 16;
+
+/// Push constants of `blur.comp`: the region in the layer images and (σ, radius, pass).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct BlurPush {
+    pub rect: [i32; 4],
+    pub params: [f32; 4],
+}
+
+pub(crate) const BLUR_PUSH_SIZE: u32 = 32;
+
+impl BlurPush {
+    pub(crate) fn to_bytes(self) -> [u8; BLUR_PUSH_SIZE as usize] {
+        let mut out = [0u8; BLUR_PUSH_SIZE as usize];
+        let words = self
+            .rect
+            .iter()
+            .map(|v| v.to_ne_bytes())
+            .chain(self.params.iter().map(|v| v.to_ne_bytes()));
+        for (chunk, w) in out.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&w);
+        }
+        out
+    }
+}
+
+/// How a graphics pipeline blends into its (premultiplied) colour attachment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Blend {
+    /// No blending (the background pass writes every pixel).
+    Replace,
+    /// Premultiplied "over": ONE, ONE_MINUS_SRC_ALPHA.
+    Over,
+    /// Premultiplied screen, `src + dst − src·dst`: ONE_MINUS_DST_COLOR, ONE (alpha alike).
+    Screen,
+}
 
 /// Workgroup width of `blend_rect.comp` (`local_size_x`).
 pub(crate) const RECT_BLEND_GROUP_SIZE: u32 = 64;
@@ -150,6 +191,12 @@ pub(crate) struct Pipelines {
     pub quads: Pipeline,
     pub convert: Pipeline,
     pub blend_rect: Pipeline,
+    // fx: layers (quads with screen blend, layer composite, Gaussian blur).
+    pub quads_screen: Pipeline,
+    pub layer_composite: Pipeline,
+    pub blur_set_layout: DescriptorSetLayout,
+    pub blur_layout: PipelineLayout,
+    pub blur: Pipeline,
 }
 
 impl Pipelines {
@@ -162,7 +209,11 @@ impl Pipelines {
                 .stage_flags(vk::ShaderStageFlags::FRAGMENT)
         };
         let draw_set_layout =
-            DescriptorSetLayout::new(gpu, &[sampled(0), sampled(1), sampled(2), sampled(3)])?;
+            // Binding 4: the slot's layer image, sampled by the layer composite.
+            DescriptorSetLayout::new(
+                gpu,
+                &[sampled(0), sampled(1), sampled(2), sampled(3), sampled(4)],
+            )?;
         let convert_set_layout = DescriptorSetLayout::new(
             gpu,
             &[
@@ -202,6 +253,7 @@ impl Pipelines {
             BACKGROUND_VERT,
             BACKGROUND_FRAG,
             false,
+            Blend::Replace,
             vk::PrimitiveTopology::TRIANGLE_LIST,
         )?;
         let quads = graphics_pipeline(
@@ -210,8 +262,45 @@ impl Pipelines {
             QUAD_VERT,
             QUAD_FRAG,
             true,
+            Blend::Over,
             vk::PrimitiveTopology::TRIANGLE_STRIP,
         )?;
+        let quads_screen = graphics_pipeline(
+            gpu,
+            &draw_layout,
+            QUAD_VERT,
+            QUAD_FRAG,
+            true,
+            Blend::Screen,
+            vk::PrimitiveTopology::TRIANGLE_STRIP,
+        )?;
+        let layer_composite = graphics_pipeline(
+            gpu,
+            &draw_layout,
+            QUAD_VERT,
+            LAYER_FRAG,
+            true,
+            Blend::Over,
+            vk::PrimitiveTopology::TRIANGLE_STRIP,
+        )?;
+        let storage = |binding: u32| {
+            vk::DescriptorSetLayoutBinding::default()
+                .binding(binding)
+                .descriptor_type(vk::DescriptorType::STORAGE_IMAGE)
+                .descriptor_count(1)
+                .stage_flags(vk::ShaderStageFlags::COMPUTE)
+        };
+        let blur_set_layout = DescriptorSetLayout::new(gpu, &[storage(0), storage(1)])?;
+        let blur_layout = PipelineLayout::new(
+            gpu,
+            &[blur_set_layout.handle()],
+            &[vk::PushConstantRange {
+                stage_flags: vk::ShaderStageFlags::COMPUTE,
+                offset: 0,
+                size: BLUR_PUSH_SIZE,
+            }],
+        )?;
+        let blur = compute_pipeline(gpu, &blur_layout, BLUR_COMP)?;
         let convert = compute_pipeline(gpu, &convert_layout, RGB2YUV_COMP)?;
         let blend_rect = compute_pipeline(gpu, &convert_layout, BLEND_RECT_COMP)?;
         Ok(Pipelines {
@@ -223,6 +312,11 @@ impl Pipelines {
             quads,
             convert,
             blend_rect,
+            quads_screen,
+            layer_composite,
+            blur_set_layout,
+            blur_layout,
+            blur,
         })
     }
 }
@@ -233,6 +327,7 @@ fn graphics_pipeline(
     vert: &[u8],
     frag: &[u8],
     instanced_quads: bool,
+    blend: Blend,
     topology: vk::PrimitiveTopology,
 ) -> Result<Pipeline, GpuError> {
     let vert = ShaderModule::new(gpu, vert)?;
@@ -278,14 +373,27 @@ fn graphics_pipeline(
         .line_width(1.0);
     let multisample = vk::PipelineMultisampleStateCreateInfo::default()
         .rasterization_samples(vk::SampleCountFlags::TYPE_1);
-    // Premultiplied-alpha "over", in non-linear sRGB values (the target is UNORM).
+    // Premultiplied-alpha "over" (or screen), in non-linear sRGB values (the target is UNORM).
+    let (src, dst) = match blend {
+        Blend::Screen => (vk::BlendFactor::ONE_MINUS_DST_COLOR, vk::BlendFactor::ONE),
+        Blend::Over | Blend::Replace => {
+            (vk::BlendFactor::ONE, vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
+        }
+    };
+    let (src_alpha, dst_alpha) = match blend {
+        // ONE_MINUS_DST_COLOR on the alpha channel reads the destination alpha.
+        Blend::Screen => (vk::BlendFactor::ONE_MINUS_DST_ALPHA, vk::BlendFactor::ONE),
+        Blend::Over | Blend::Replace => {
+            (vk::BlendFactor::ONE, vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
+        }
+    };
     let blend_attachment = [vk::PipelineColorBlendAttachmentState::default()
-        .blend_enable(instanced_quads)
-        .src_color_blend_factor(vk::BlendFactor::ONE)
-        .dst_color_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
+        .blend_enable(blend != Blend::Replace)
+        .src_color_blend_factor(src)
+        .dst_color_blend_factor(dst)
         .color_blend_op(vk::BlendOp::ADD)
-        .src_alpha_blend_factor(vk::BlendFactor::ONE)
-        .dst_alpha_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
+        .src_alpha_blend_factor(src_alpha)
+        .dst_alpha_blend_factor(dst_alpha)
         .alpha_blend_op(vk::BlendOp::ADD)
         .color_write_mask(vk::ColorComponentFlags::RGBA)];
     let blend = vk::PipelineColorBlendStateCreateInfo::default().attachments(&blend_attachment);

@@ -1,7 +1,7 @@
 #version 450
 // Mask quads sample the premultiplied RGBA glyph atlas (coverage masks tinted with the fill
 // colour, colour glyphs as they are, faded by the fill's alpha); box quads are an analytic rounded rectangle with an
-// inner border. Output is premultiplied (blend: ONE, ONE_MINUS_SRC_ALPHA).
+// inner border; kind 3 is an analytic radial gradient. Output is premultiplied (blend: ONE, ONE_MINUS_SRC_ALPHA).
 layout(set = 0, binding = 3) uniform sampler2D atlas;
 
 layout(location = 0) in vec2 v_local;
@@ -23,14 +23,27 @@ vec4 premultiply(vec4 c) {
 
 void main() {
     vec2 size = v_size_kind_r.xy;
-    if (v_size_kind_r.z < 0.5) {
+    int kind = int(v_size_kind_r.z + 0.5);
+    if (kind == 3) {
+        // Radial gradient (glow halo): the fill colour up to v_extra.x of the radius (half the
+        // diagonal), linear to transparent at v_extra.y, clipped to the rectangle.
+        vec2 half_size = size * 0.5;
+        vec2 p = v_local - half_size;
+        float radius = max(length(half_size), 1e-6);
+        float t = length(p) / radius;
+        float ramp = 1.0 - clamp((t - v_extra.x) / max(v_extra.y - v_extra.x, 1e-6), 0.0, 1.0);
+        float d = rounded_box_sdf(p, half_size, 0.0);
+        float px = max(length(vec2(dFdx(d), dFdy(d))), 1e-5);
+        float cover = clamp(0.5 - d / px, 0.0, 1.0);
+        out_color = premultiply(v_fill) * (ramp * cover);
+    } else if (kind == 0) {
         vec2 t = v_local / max(size, vec2(1e-6));
         vec2 half_texel = 0.5 / vec2(textureSize(atlas, 0));
         vec2 uv = clamp(mix(v_extra.xy, v_extra.zw, t), v_extra.xy - half_texel, v_extra.zw + half_texel);
         // The atlas is premultiplied RGBA: coverage masks are (a, a, a, a).
         vec4 texel = textureLod(atlas, uv, 0.0);
         out_color = premultiply(v_fill) * texel.a;
-    } else if (v_size_kind_r.z > 1.5) {
+    } else if (kind == 2) {
         // Colour glyph: its own premultiplied colours, faded by the colour's alpha (opacity).
         vec2 t = v_local / max(size, vec2(1e-6));
         vec2 half_texel = 0.5 / vec2(textureSize(atlas, 0));

@@ -4,7 +4,7 @@
 // homogeneous coordinates (w = W) so v_local is interpolated perspective-correctly.
 layout(location = 0) in vec4 i_rect;        // x, y, w, h (local space)
 layout(location = 1) in vec4 i_abcd;        // transform a, b, c, d
-layout(location = 2) in vec4 i_ef_kind_r;   // transform e, f; kind (0 mask, 1 box, 2 colour mask); corner radius
+layout(location = 2) in vec4 i_ef_kind_r;   // transform e, f; kind (0 mask, 1 box, 2 colour mask, 3 gradient, 4 layer); corner radius
 layout(location = 3) in vec4 i_fill;        // straight sRGB colour (mask tint or box fill)
 layout(location = 4) in vec4 i_border;      // straight sRGB border colour
 layout(location = 5) in vec4 i_extra;       // mask: atlas uv rect (u0, v0, u1, v1); box: border width
