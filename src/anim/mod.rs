@@ -23,6 +23,7 @@ pub mod timeline;
 
 use crate::compose::display::Color;
 use crate::scene::model::{Compose, PluginEntry, PluginKind};
+pub use plugins::flames::{FlamesAnim, ASSET as FLAMES_ASSET};
 pub use split::{split_text, Segment, SplitKind};
 
 /// Channel values of SPEC §12.5 after compose (§12.4); identity = tx 0, ty 0, sx 1, sy 1, rot 0, opacity 1.
@@ -132,6 +133,8 @@ pub struct NodeAnim {
     /// Typewriter (PLUGINS §5): the node shows only a typed prefix and a cursor; the layout
     /// ([`text_layout`]) lays out exactly that, this is how each part is painted.
     pub typed: Option<TypedAnim>,
+    /// flames (PLUGINS §14): the fire picture behind the glyphs, once initialised.
+    pub flames: Option<FlamesAnim>,
 }
 
 /// The paint state of a typewriter node: the typed prefix and the cursor after it.
@@ -212,6 +215,8 @@ pub const IMPLEMENTED: &[&str] = &[
     // plug-b
     "elastic",
     "typewriter",
+    // media
+    "flames",
 ];
 
 /// True for the plugin ids in [`IMPLEMENTED`].
@@ -229,6 +234,8 @@ pub fn manifest_kind(id: &str) -> Option<PluginKind> {
         // plug-a
         "magnetic" | "cwi-loud" | "cwi-whisper" => Some(PluginKind::Dom),
         "fliptype" | "cwi-bouncing" => Some(PluginKind::Hybrid),
+        // media
+        "flames" => Some(PluginKind::Dom),
         _ => None,
     }
 }

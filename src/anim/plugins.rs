@@ -24,6 +24,9 @@ mod cwi_whisper;
 mod fliptype;
 mod magnetic;
 
+// media
+pub mod flames;
+
 /// What a DOM plugin sees on one frame (it is initialised).
 pub(super) struct DomInput<'a> {
     pub params: &'a Value,
@@ -144,6 +147,8 @@ pub(super) fn apply_dom(id: &str, input: &DomInput, out: &mut NodeAnim) {
         "cwi-loud" => cwi_loud::apply(cwi_word(out), params, p),
         "cwi-whisper" => cwi_whisper::apply(cwi_word(out), params, p),
         "cwi-bouncing" => cwi_bouncing::apply(cwi_letters(out, text), params, p),
+        // media
+        "flames" => out.flames = Some(flames::anim(params, p, window, t)),
         _ => {}
     }
 }

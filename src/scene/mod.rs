@@ -317,7 +317,7 @@ mod tests {
     /// 2.0.0 plugins renderd does not draw yet. Shrinks to empty as they are implemented:
     /// the test below fails both when a sample warns about a plugin not listed here and
     /// when a listed plugin has been implemented.
-    const STILL_UNIMPLEMENTED: &[&str] = &["glitch", "glow", "rotation", "flames"];
+    const STILL_UNIMPLEMENTED: &[&str] = &["glitch", "glow", "rotation"];
 
     /// Every sample parses with renderd's plugin list, and its only plugin warnings are
     /// for [`STILL_UNIMPLEMENTED`] plugins or for names that are no 2.0.0 plugin (skipped,
