@@ -48,4 +48,6 @@ plugin_golden! {
     // plug-b
     elastic: "elastic";
     typewriter: "typewriter";
+    // media
+    flames: "flames";
 }
