@@ -13,11 +13,11 @@ use ffmpeg_next as ffmpeg;
 use crate::compose::display::Color;
 use crate::compose::Composer;
 use crate::config::{Config, OptionsError, OutputRequest};
-use crate::media::assets::{AssetInitError, AssetLoader, LoadAssetError};
 use crate::gpu::{
     ColorSpec, Compositor, CompositorSpec, Gpu, GpuError, GpuErrorKind, GpuInitError, InputFrame,
     InputSpec, Matrix, PlaneLayout, RgbaImage, Ticket, YuvOut,
 };
+use crate::media::assets::{AssetInitError, AssetLoader, LoadAssetError};
 use crate::pipeline::{
     self, EncoderChoice, FrameStage, MediaError, OutputFormat, RenderError, RenderJobSpec,
     RenderReport, StageError,

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use crate::anim::{split_text, SplitKind, TextLayout};
 use crate::compose::display::Affine;
 use crate::compose::style::{box_look, text_look, BoxLook, TextLook, ROOT_FONT_PX};
+use crate::media::assets::{DecodedImage, MediaAssets};
 use crate::scene::{
     Anchor, ChildrenLayout, ConstraintMode, Constraints, Direction, FlexAlign, Justify, LayoutMode,
     Node, NodeKind, OriginComponent, Style, TextAlign, Track, TrackKind,
 };
-use crate::media::assets::{DecodedImage, MediaAssets};
 use crate::text::{FontSpec, PlacedGlyph, ShapedLine, ShapedText, TextEngine};
 
 /// Padding / margins: top, right, bottom, left.
@@ -1166,4 +1166,23 @@ fn linear_part(tr: &crate::scene::LayoutTransform) -> Affine {
     Affine::scale(sx as f32, sy as f32)
         .then(Affine::rotate_deg(rot as f32))
         .then(Affine::skew_deg(kx as f32, ky as f32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pictures_keep_their_size_unless_the_box_is_narrower() {
+        let none = [0.0; 4];
+        assert_eq!(picture_rect(40, 20, 100.0, none), [0.0, 0.0, 40.0, 20.0]);
+        assert_eq!(picture_rect(40, 20, 40.0, none), [0.0, 0.0, 40.0, 20.0]);
+        assert_eq!(picture_rect(40, 20, 20.0, none), [0.0, 0.0, 20.0, 10.0]);
+        // Padding (top, right, bottom, left) narrows the content box and offsets the picture.
+        assert_eq!(
+            picture_rect(40, 20, 30.0, [2.0, 5.0, 2.0, 5.0]),
+            [5.0, 2.0, 20.0, 10.0]
+        );
+        assert_eq!(picture_rect(40, 20, 0.0, none), [0.0, 0.0, 0.0, 0.0]);
+    }
 }

@@ -83,8 +83,7 @@ impl Composer {
     /// and video nodes and plugins, and the define fonts, registered under their names.
     pub fn with_media(mut self, media: Arc<MediaAssets>) -> Self {
         for font in &media.fonts {
-            self.text
-                .register_font(Arc::clone(&font.data), &font.names);
+            self.text.register_font(Arc::clone(&font.data), &font.names);
         }
         self.layouts.clear();
         self.media = media;

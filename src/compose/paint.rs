@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use crate::anim::{self, AnimInput, BoxAnim, BoxOrigin, InheritedStyle, NodeAnim, ShadowPx};
 use crate::compose::display::{Affine, BoxQuad, Color, DisplayList, DrawItem, MaskQuad};
 use crate::compose::layout::{LaidContent, LaidNode, LaidText};
-use crate::media::assets::{cover_crop, DecodedImage, ImageMasks, MediaAssets};
 use crate::compose::style::ShadowSpec;
+use crate::media::assets::{cover_crop, DecodedImage, ImageMasks, MediaAssets};
 use crate::scene::PluginEntry;
 use crate::text::{raster_scale, MaskStyle, PlacedGlyph, TextEngine, SUBPIXEL_BINS};
 

@@ -549,9 +549,7 @@ impl AssetLoader {
     /// The bytes of a source within the size limit.
     fn read(&self, src: &str) -> Result<Vec<u8>, AssetProblem> {
         match classify_asset_src(src)? {
-            AssetSrc::Relative(rel) => {
-                read_limited(&self.local_path(&rel)?, self.config.max_bytes)
-            }
+            AssetSrc::Relative(rel) => read_limited(&self.local_path(&rel)?, self.config.max_bytes),
             AssetSrc::Remote(url) => {
                 let local = self.fetch_remote(&url)?;
                 read_limited(local.path(), self.config.max_bytes)
@@ -919,12 +917,8 @@ mod tests {
                 .expect("repeat");
             for &(shade, ms) in frames {
                 let img = RgbaImage::from_pixel(3, 2, Rgba([shade, shade, 0, 255]));
-                let frame = image::Frame::from_parts(
-                    img,
-                    0,
-                    0,
-                    image::Delay::from_numer_denom_ms(ms, 1),
-                );
+                let frame =
+                    image::Frame::from_parts(img, 0, 0, image::Delay::from_numer_denom_ms(ms, 1));
                 enc.encode_frame(frame).expect("gif frame");
             }
         }
@@ -943,7 +937,11 @@ mod tests {
             let img = decode_image(&encode(format, &picture()), &limits()).expect("decodes");
             assert_eq!((img.width, img.height, img.frames.len()), (4, 2, 1));
             assert_eq!(px(&img, 0, 0, 0), [255, 0, 0, 255], "{format:?}");
-            assert_eq!(px(&img, 0, 3, 1), [0, 0, 128, 128], "{format:?} premultiplied");
+            assert_eq!(
+                px(&img, 0, 3, 1),
+                [0, 0, 128, 128],
+                "{format:?} premultiplied"
+            );
         }
         let jpeg = decode_image(&encode(ImageFormat::Jpeg, &picture()), &limits()).expect("jpeg");
         assert_eq!((jpeg.width, jpeg.height), (4, 2));
@@ -966,7 +964,15 @@ mod tests {
         // Loop of 0.4 s: [0, 0.1) frame 0, [0.1, 0.3) frame 1, [0.3, 0.4) frame 2.
         let at = |t| g.frame_index(t);
         assert_eq!(
-            [at(0.0), at(0.05), at(0.1), at(0.29), at(0.3), at(0.41), at(-1.0)],
+            [
+                at(0.0),
+                at(0.05),
+                at(0.1),
+                at(0.29),
+                at(0.3),
+                at(0.41),
+                at(-1.0)
+            ],
             [0, 0, 1, 1, 2, 0, 0]
         );
     }
@@ -1080,12 +1086,20 @@ mod tests {
         let mut masks = ImageMasks::default();
         let full = [0.0, 0.0, 3000.0, 10.0];
         let m = masks.mask(&img, 0, full, (300.0, 1.0)).expect("mask");
-        assert_eq!((m.width, m.height), (300, 1), "pre-scaled to the drawn size");
+        assert_eq!(
+            (m.width, m.height),
+            (300, 1),
+            "pre-scaled to the drawn size"
+        );
         assert_eq!(m.format, MaskFormat::Rgba);
         let again = masks.mask(&img, 0, full, (300.0, 1.0)).expect("mask");
         assert_eq!(again.id, m.id, "cached");
         let big = masks.mask(&img, 0, full, (3000.0, 10.0)).expect("mask");
-        assert_eq!((big.width, big.height), (MAX_MASK_SIDE, 6), "capped for the atlas");
+        assert_eq!(
+            (big.width, big.height),
+            (MAX_MASK_SIDE, 6),
+            "capped for the atlas"
+        );
         let part = masks
             .mask(&img, 0, [0.0, 0.0, 100.0, 10.0], (110.0, 11.0))
             .expect("mask");
@@ -1140,7 +1154,9 @@ mod tests {
         assert_eq!(media.fonts.len(), 1);
         assert_eq!(media.fonts[0].names, ["brand", "Brand Sans"]);
         assert_eq!(
-            media.plugin_image("flames", "flame.gif").map(|i| i.frames.len()),
+            media
+                .plugin_image("flames", "flame.gif")
+                .map(|i| i.frames.len()),
             Some(104)
         );
         assert_eq!(
@@ -1156,8 +1172,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let inner = dir.path().join("assets");
         std::fs::create_dir(&inner).expect("mkdir");
-        std::fs::write(dir.path().join("secret.png"), encode(ImageFormat::Png, &picture()))
-            .expect("write");
+        std::fs::write(
+            dir.path().join("secret.png"),
+            encode(ImageFormat::Png, &picture()),
+        )
+        .expect("write");
         std::os::unix::fs::symlink(dir.path().join("secret.png"), inner.join("link.png"))
             .expect("symlink");
         std::fs::write(inner.join("big.png"), vec![0u8; 2048]).expect("write");
@@ -1190,9 +1209,16 @@ mod tests {
         )
         .expect("loader");
         let e = small
-            .load(&scene("{}", r#"[{"id": "b", "eType": "image", "src": "big.png"}]"#))
+            .load(&scene(
+                "{}",
+                r#"[{"id": "b", "eType": "image", "src": "big.png"}]"#,
+            ))
             .expect_err("too large");
-        assert!(e.to_string().ends_with("2048 bytes, more than the limit of 1024 bytes"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("2048 bytes, more than the limit of 1024 bytes"),
+            "{e}"
+        );
         assert_eq!(e.code(), "SCENARIO_PARSE_ERROR");
         let remote = loader
             .load(&scene(
@@ -1200,7 +1226,10 @@ mod tests {
                 r#"[{"id": "r", "eType": "image", "src": "https://cdn.example.com/a.png"}]"#,
             ))
             .expect_err("remote off");
-        assert!(remote.to_string().contains("remote assets are off"), "{remote}");
+        assert!(
+            remote.to_string().contains("remote assets are off"),
+            "{remote}"
+        );
         // A missing plugin asset names the plugin and the path.
         let no_plugins = AssetLoader::new(
             &AssetConfig {
@@ -1256,9 +1285,21 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         // 2 s clip: red for the first second, then blue.
         let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i", "color=c=red:s=64x36:r=10:d=1"])
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "color=c=red:s=64x36:r=10:d=1",
+            ])
             .args(["-f", "lavfi", "-i", "color=c=blue:s=64x36:r=10:d=1"])
-            .args(["-filter_complex", "[0][1]concat=n=2:v=1", "-pix_fmt", "yuv420p"])
+            .args([
+                "-filter_complex",
+                "[0][1]concat=n=2:v=1",
+                "-pix_fmt",
+                "yuv420p",
+            ])
             .arg(dir.path().join("clip.mp4"))
             .status()
             .expect("ffmpeg runs");
@@ -1274,7 +1315,10 @@ mod tests {
         let frame = media.video_frame("clip.mp4").expect("first frame");
         assert_eq!((frame.width, frame.height), (64, 36));
         let p = px(frame, 0, 32, 18);
-        assert!(p[0] > 200 && p[2] < 60 && p[3] == 255, "red first frame: {p:?}");
+        assert!(
+            p[0] > 200 && p[2] < 60 && p[3] == 255,
+            "red first frame: {p:?}"
+        );
         let e = loader
             .load(&scene(
                 "{}",
@@ -1282,8 +1326,9 @@ mod tests {
             ))
             .expect_err("undecodable");
         assert!(
-            e.to_string()
-                .starts_with("video node \"w\" at cues[0].root.children[0] (broken.mp4): cannot decode"),
+            e.to_string().starts_with(
+                "video node \"w\" at cues[0].root.children[0] (broken.mp4): cannot decode"
+            ),
             "{e}"
         );
     }

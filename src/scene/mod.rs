@@ -697,6 +697,104 @@ mod tests {
         assert_eq!(paths, ["version", "timebase.unit", "stage.baseAspect"]);
     }
 
+    // media: define assets and asset sources.
+    #[test]
+    fn define_assets_are_collected_and_sources_checked() {
+        let define = r#"{"brand": {"type": "font", "url": "fonts/brand.woff2", "family": "Brand"},
+            "logo": {"type": "image", "src": "./logo.png", "url": "ignored.png"},
+            "clip": {"type": "video", "url": "https://cdn.example.com/c.mp4"},
+            "nofile": {"type": "font", "family": "X"}, "colour": "red", "n": 3}"#;
+        let cue = r#"[{"id": "c", "track": "t", "root": {"id": "i", "eType": "image", "src": "define.logo", "displayTime": [0, 1]}}]"#;
+        let s = parse(&doc(cue, define)).unwrap_or_else(|e| panic!("{e}"));
+        let assets: Vec<(&str, AssetKind, &str, Option<&str>)> = s
+            .assets
+            .iter()
+            .map(|a| (a.key.as_str(), a.kind, a.src.as_str(), a.family.as_deref()))
+            .collect();
+        assert_eq!(
+            assets,
+            [
+                ("brand", AssetKind::Font, "fonts/brand.woff2", Some("Brand")),
+                ("logo", AssetKind::Image, "./logo.png", None),
+                (
+                    "clip",
+                    AssetKind::Video,
+                    "https://cdn.example.com/c.mp4",
+                    None
+                ),
+            ]
+        );
+        assert_eq!(
+            s.cues[0].root.kind,
+            NodeKind::Image {
+                src: "./logo.png".into()
+            }
+        );
+        assert!(s
+            .warnings
+            .iter()
+            .any(|w| w.path == "define.nofile" && w.message.contains("no string src or url")));
+
+        let bad = r#"[{"id": "c", "track": "t", "root": {"id": "g", "eType": "group", "displayTime": [0, 1], "children": [
+            {"id": "a", "eType": "image", "src": "../up.png"}, {"id": "b", "eType": "image", "src": "/etc/passwd"},
+            {"id": "v", "eType": "video", "src": "file:///x.mp4"}, {"id": "d", "eType": "image", "src": "a/../../b.png"},
+            {"id": "ok", "eType": "image", "src": "pics/./a.png"}]}}]"#;
+        let p = problems(&doc(
+            bad,
+            r#"{"f": {"type": "font", "src": "C:\\fonts\\x.ttf"}}"#,
+        ));
+        let got: Vec<(&str, &str)> = p
+            .iter()
+            .map(|p| (p.path.as_str(), p.message.as_str()))
+            .collect();
+        let leaves = "the path leaves the asset folder (absolute, or with '.' / '..' segments)";
+        assert_eq!(
+            got,
+            [
+                ("cues[0].root.children[0].src", &*format!("\"../up.png\": {leaves}")),
+                ("cues[0].root.children[1].src", &*format!("\"/etc/passwd\": {leaves}")),
+                (
+                    "cues[0].root.children[2].src",
+                    "\"file:///x.mp4\": scheme 'file' is not allowed (a relative path inside the asset folder, or https://)"
+                ),
+                ("cues[0].root.children[3].src", &*format!("\"a/../../b.png\": {leaves}")),
+                (
+                    "define.f.src",
+                    "\"C:\\\\fonts\\\\x.ttf\": scheme 'C' is not allowed (a relative path inside the asset folder, or https://)"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn asset_sources_follow_the_lexical_rule() {
+        use std::path::PathBuf;
+        assert_eq!(
+            classify_asset_src("./a/b.png"),
+            Ok(AssetSrc::Relative(PathBuf::from("a/b.png")))
+        );
+        assert_eq!(
+            classify_asset_src("HTTPS://x.example/a.png"),
+            Ok(AssetSrc::Remote("HTTPS://x.example/a.png".into()))
+        );
+        assert_eq!(classify_asset_src("  "), Err(AssetSrcError::Empty));
+        assert_eq!(
+            classify_asset_src("data:image/png;base64,AAAA"),
+            Err(AssetSrcError::Scheme("data".into()))
+        );
+        assert_eq!(
+            classify_asset_src("a\\..\\b"),
+            Err(AssetSrcError::BadCharacters)
+        );
+        for outside in ["..", "../a", "a/..", "/a", "./../a"] {
+            assert_eq!(
+                classify_asset_src(outside),
+                Err(AssetSrcError::OutsideBase),
+                "{outside}"
+            );
+        }
+    }
+
     #[test]
     fn limits_deserialize_with_defaults() {
         let l: Limits = serde_json::from_str(r#"{"max_cues": 5}"#).unwrap();
