@@ -265,6 +265,11 @@ fn define_font_is_used_by_fontfamily_under_its_family_and_its_key() {
         assets.path(),
         &scenario(define, &text("\"Brand Test Mono\"")),
     );
+    let no_family = r#"{"brand": {"type": "font", "url": "brand.ttf"}}"#;
+    let by_bare_object = render(
+        assets.path(),
+        &scenario(no_family, &text("\"define.brand\"")),
+    );
     let w = |img: &Image| {
         let cols: Vec<u32> = (0..img.width)
             .filter(|&x| (160..200).any(|y| !near(rgb(img, x, y), GREY, 10)))
@@ -272,8 +277,9 @@ fn define_font_is_used_by_fontfamily_under_its_family_and_its_key() {
         cols.last().copied().unwrap_or(0) - cols.first().copied().unwrap_or(0)
     };
     let (p, o, k, f) = (w(&plain), w(&by_object), w(&by_key), w(&by_family));
+    let b = w(&by_bare_object);
     assert!(p < 150, "sans-serif i's are narrow: {p}");
-    for (name, v) in [("object", o), ("key", k), ("family", f)] {
+    for (name, v) in [("object", o), ("key", k), ("family", f), ("bare object", b)] {
         assert!((200..260).contains(&v), "{name}: {v} (plain {p})");
     }
     assert!(ink_columns(&by_key, 160, 200) > ink_columns(&plain, 160, 200));

@@ -437,8 +437,11 @@ impl AssetLoader {
                     {
                         return Err(fail(AssetProblem::BadFont));
                     }
+                    // The define key, its family, and its source (the name a `fontFamily`
+                    // that resolves to a family-less asset object gets, see scene::style).
                     let mut names = vec![asset.key.clone()];
                     names.extend(asset.family.iter().cloned());
+                    names.push(asset.src.clone());
                     out.fonts.push(DefineFont {
                         names,
                         data: Arc::new(data),
@@ -1152,7 +1155,7 @@ mod tests {
         assert_eq!(media.image("pics/a.png").map(|i| i.width), Some(4));
         assert_eq!(media.image("b.gif").map(|i| i.frames.len()), Some(2));
         assert_eq!(media.fonts.len(), 1);
-        assert_eq!(media.fonts[0].names, ["brand", "Brand Sans"]);
+        assert_eq!(media.fonts[0].names, ["brand", "Brand Sans", "./brand.ttf"]);
         assert_eq!(
             media
                 .plugin_image("flames", "flame.gif")
