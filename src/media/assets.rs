@@ -705,8 +705,9 @@ pub fn cover_crop(img_w: f64, img_h: f64, box_w: f64, box_h: f64) -> [f64; 4] {
     [(img_w - cw) / 2.0, (img_h - ch) / 2.0, cw, ch]
 }
 
-/// Largest side of an image mask: the atlas holds 4096², leave room for others.
-pub const MAX_MASK_SIDE: u32 = 2048;
+/// Largest side of an image mask: four such masks (with the atlas's 1-px borders) still fit the
+/// 4096² atlas together.
+pub const MAX_MASK_SIDE: u32 = 2040;
 /// Source pixels per drawn pixel above which the picture is pre-scaled on the CPU.
 const PRESCALE_ABOVE: f64 = 1.25;
 const MASK_CACHE_LIMIT: usize = 256;
