@@ -21,7 +21,9 @@ fn main() -> Result<()> {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/motiontext");
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/reference-compare");
     std::fs::create_dir_all(&out_dir)?;
-    let engine = Engine::new(Config::default())?;
+    let mut config = Config::default();
+    config.assets.plugin_dir = shared.join("plugins");
+    let engine = Engine::new(config)?;
     let grey = Color::rgba8(128, 128, 128, 1.0);
 
     println!("| sample | t (s) | caption SSIM | mean |Δ| | frame PSNR (dB) |");

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AuthConfig;
 use crate::compose::ComposeOptions;
 use crate::gpu::GpuConfig;
+use crate::media::assets::AssetConfig;
 use crate::media::{MediaConfig, OutputConfig};
 use crate::pipeline::EncoderChoice;
 use crate::queue::WorkerConfig;
@@ -34,6 +35,7 @@ pub struct Config {
     pub gpu: GpuConfig,
     pub fonts: FontsConfig,
     pub compose: ComposeOptions,
+    pub assets: AssetConfig,
 }
 
 /// `[server]`: the one port that serves gRPC, health, reflection and downloads.
@@ -303,6 +305,16 @@ impl Config {
         if !(l.min_quality..=l.max_quality).contains(&self.render.quality) {
             return invalid("render.quality", "outside output_limits");
         }
+        let a = &self.assets;
+        if a.max_bytes == 0 || a.max_dimension == 0 || a.max_frames == 0 {
+            return invalid(
+                "assets",
+                "max_bytes, max_dimension and max_frames must be positive",
+            );
+        }
+        if a.max_dimension > crate::media::assets::MAX_DIMENSION {
+            return invalid("assets.max_dimension", "must be at most 16384");
+        }
         if let Some(h) = self.compose.css_stage_height {
             if !(h.is_finite() && h >= 1.0) {
                 return invalid(
@@ -324,6 +336,7 @@ mod tests {
         let cfg = Config::load_with_env(None, Vec::new()).expect("defaults");
         assert_eq!(cfg.render.quality, 90);
         assert_eq!(cfg.output_limits.max_width, 3840);
+        assert_eq!(cfg.assets.plugin_dir, PathBuf::from("./data/plugins"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::gpu::{
     ColorSpec, Compositor, CompositorSpec, Gpu, GpuError, GpuErrorKind, GpuInitError, InputFrame,
     InputSpec, Matrix, PlaneLayout, RgbaImage, Ticket, YuvOut,
 };
+use crate::media::assets::{AssetInitError, AssetLoader, LoadAssetError};
 use crate::pipeline::{
     self, EncoderChoice, FramePrep, FrameStage, MediaError, OutputFormat, Prepared, RenderError,
     RenderJobSpec, RenderReport, StageError,
@@ -46,6 +47,10 @@ pub enum EngineError {
     Media(#[from] MediaError),
     #[error("{0}")]
     Render(#[from] RenderError),
+    #[error("cannot load a scenario asset: {0}")]
+    Asset(#[from] LoadAssetError),
+    #[error("{0}")]
+    AssetInit(#[from] AssetInitError),
 }
 
 impl EngineError {
@@ -64,6 +69,8 @@ impl EngineError {
             },
             EngineError::Media(_) => "INVALID_VIDEO_FORMAT",
             EngineError::Render(e) => e.kind(),
+            EngineError::Asset(e) => e.code(),
+            EngineError::AssetInit(_) => "RENDER_INTERNAL_ERROR",
         }
     }
 }
@@ -94,6 +101,7 @@ pub struct Engine {
     config: Config,
     gpu: Arc<Gpu>,
     fonts: FontLibrary,
+    assets: AssetLoader,
 }
 
 impl Engine {
@@ -101,7 +109,13 @@ impl Engine {
     pub fn new(config: Config) -> Result<Self, EngineError> {
         let gpu = Gpu::new(&config.gpu)?;
         let fonts = FontLibrary::load(config.fonts.dir.as_deref())?;
-        Ok(Engine { config, gpu, fonts })
+        let assets = AssetLoader::new(&config.assets, &config.media)?;
+        Ok(Engine {
+            config,
+            gpu,
+            fonts,
+            assets,
+        })
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {
@@ -133,8 +147,10 @@ impl Engine {
         self.parse_scene(&bytes)
     }
 
-    fn composer(&self, scene: Arc<Scene>) -> Composer {
-        Composer::new(scene, self.fonts.engine(), self.config.compose)
+    /// The composer for one job: the scene's assets are read and decoded here, once.
+    fn composer(&self, scene: Arc<Scene>) -> Result<Composer, EngineError> {
+        let media = Arc::new(self.assets.load(&scene)?);
+        Ok(Composer::new(scene, self.fonts.engine(), self.config.compose).with_media(media))
     }
 
     /// Renders `scene` over the input video into an MP4.
@@ -163,7 +179,7 @@ impl Engine {
         };
         let stage = GpuStage::new(
             Arc::clone(&self.gpu),
-            self.composer(scene),
+            self.composer(scene)?,
             (info.width, info.height),
             input_color,
             (out_w, out_h),
@@ -217,7 +233,7 @@ impl Engine {
             quality: None,
         };
         let (out_w, out_h) = output_size(&req, src_w, src_h);
-        let mut composer = self.composer(scene);
+        let mut composer = self.composer(scene)?;
         let video_rect = fit_rect((src_w, src_h), (out_w, out_h));
         let list = composer.compose(at, video_rect);
         let input = source

@@ -53,4 +53,6 @@ plugin_golden! {
     // fx
     glitch: "glitch";
     glow: "glow";
+    // media
+    flames: "flames";
 }

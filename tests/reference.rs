@@ -41,6 +41,7 @@ fn floors() -> BTreeMap<(String, String), f64> {
 fn every_reference_frame_stays_at_or_above_its_floor() {
     let mut config = Config::default();
     config.gpu.validation = std::env::var_os("RENDERD_VK_VALIDATION").is_some();
+    config.assets.plugin_dir = common::shared().join("plugins");
     let engine = Engine::new(config).expect("engine");
     let floors = floors();
     let failures_dir = common::repo("target/reference-failures");

@@ -23,6 +23,7 @@ pub mod timeline;
 
 use crate::compose::display::Color;
 use crate::scene::model::{Compose, PluginEntry, PluginKind};
+pub use plugins::flames::{FlamesAnim, ASSET as FLAMES_ASSET};
 pub use split::{split_text, Segment, SplitKind};
 // fx: the glitch noise filter on a flat colour, for the painter.
 pub(crate) use plugins::noise_color;
@@ -152,6 +153,8 @@ pub struct NodeAnim {
     /// Typewriter (PLUGINS §5): the node shows only a typed prefix and a cursor; the layout
     /// ([`text_layout`]) lays out exactly that, this is how each part is painted.
     pub typed: Option<TypedAnim>,
+    /// flames (PLUGINS §14): the fire picture behind the glyphs, once initialised.
+    pub flames: Option<FlamesAnim>,
     // fx: glow and glitch.
     /// Glow (PLUGINS §8): the blurred halo layer drawn behind the glyphs (its text shadow is
     /// `effects.text_shadow`).
@@ -274,6 +277,8 @@ pub const IMPLEMENTED: &[&str] = &[
     // fx
     "glitch",
     "glow",
+    // media
+    "flames",
 ];
 
 /// True for the plugin ids in [`IMPLEMENTED`].
@@ -295,6 +300,8 @@ pub fn manifest_kind(id: &str) -> Option<PluginKind> {
         "rotation" => Some(PluginKind::Dom),
         // fx
         "glitch" | "glow" => Some(PluginKind::Dom),
+        // media
+        "flames" => Some(PluginKind::Dom),
         _ => None,
     }
 }

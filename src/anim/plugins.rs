@@ -30,6 +30,8 @@ mod rotation;
 mod glitch;
 mod glow;
 pub(crate) use glitch::noise_color;
+// media
+pub mod flames;
 
 /// What a DOM plugin sees on one frame (it is initialised).
 pub(super) struct DomInput<'a> {
@@ -156,6 +158,8 @@ pub(super) fn apply_dom(id: &str, input: &DomInput, out: &mut NodeAnim) {
         // fx
         "glow" => glow::apply(out, params, p),
         "glitch" => out.glitch = Some(glitch::glitch(params, p, seed)),
+        // media
+        "flames" => out.flames = Some(flames::anim(params, p, window, t)),
         _ => {}
     }
 }

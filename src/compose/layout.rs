@@ -7,10 +7,12 @@
 //! from its own box (origin = border-box top-left) to its parent's box (roots: the stage).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::anim::{split_text, SplitKind, TextLayout};
 use crate::compose::display::Affine;
 use crate::compose::style::{box_look, text_look, BoxLook, TextLook, ROOT_FONT_PX};
+use crate::media::assets::{DecodedImage, MediaAssets};
 use crate::scene::{
     Anchor, ChildrenLayout, ConstraintMode, Constraints, Direction, FlexAlign, Justify, LayoutMode,
     Node, NodeKind, OriginComponent, Style, TextAlign, Track, TrackKind,
@@ -37,8 +39,17 @@ pub enum LaidContent {
         look: Option<BoxLook>,
         children: Vec<LaidNode>,
     },
-    /// Image and video nodes: laid out as empty boxes until their media layer exists.
+    /// Image and video nodes whose picture is not loaded (no asset loader, empty `src`).
     Empty,
+    /// The picture of an image node, or the first frame of a video node (SPEC §7.4, §7.5).
+    Picture(LaidPicture),
+}
+
+/// A picture drawn at `rect` (x, y, w, h) of its node box.
+#[derive(Debug, Clone)]
+pub struct LaidPicture {
+    pub image: Arc<DecodedImage>,
+    pub rect: [f64; 4],
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +101,28 @@ pub fn layout_cue(
     text_layouts: &HashMap<String, TextLayout>,
     text: &mut TextEngine,
 ) -> Vec<LaidNode> {
+    layout_cue_with_media(
+        root,
+        track,
+        stage,
+        t,
+        text_layouts,
+        text,
+        &MediaAssets::default(),
+    )
+}
+
+/// [`layout_cue`] with the job's decoded pictures, which give image and video nodes their
+/// natural size.
+pub fn layout_cue_with_media(
+    root: &Node,
+    track: &Track,
+    stage: StageBox,
+    t: f64,
+    text_layouts: &HashMap<String, TextLayout>,
+    text: &mut TextEngine,
+    media: &MediaAssets,
+) -> Vec<LaidNode> {
     let constraints = track
         .default_constraints
         .clone()
@@ -109,6 +142,7 @@ pub fn layout_cue(
         stage,
         t,
         text_layouts,
+        media,
     };
     let mut roots = Vec::new();
     engine.collect_roots(root, &parent, &mut roots);
@@ -125,6 +159,7 @@ struct Engine<'t> {
     stage: StageBox,
     t: f64,
     text_layouts: &'t HashMap<String, TextLayout>,
+    media: &'t MediaAssets,
 }
 
 /// How a node participates in layout, from its track's constraints (§11.8).
@@ -633,7 +668,16 @@ impl<'t> Engine<'t> {
                 let content_max = if row { sum } else { max };
                 (min + pad[1] + pad[3], content_max + pad[1] + pad[3])
             }
-            NodeKind::Image { .. } | NodeKind::Video { .. } => (0.0, 0.0),
+            // A picture shrinks with its box (max-width: 100%): its min-content width is 0.
+            NodeKind::Image { .. } | NodeKind::Video { .. } => {
+                match self.media.natural_size(&node.kind) {
+                    Some((nw, _)) => {
+                        let pad = self.padding_of(node, parent, mode);
+                        (pad[1] + pad[3], f64::from(nw) + pad[1] + pad[3])
+                    }
+                    None => (0.0, 0.0),
+                }
+            }
         }
     }
 
@@ -856,14 +900,34 @@ impl<'t> Engine<'t> {
                     clip,
                 }
             }
-            NodeKind::Image { .. } | NodeKind::Video { .. } => LaidNode {
-                node_id: node.id.clone(),
-                w,
-                h: 0.0,
-                to_parent: Affine::IDENTITY,
-                content: LaidContent::Empty,
-                clip,
-            },
+            NodeKind::Image { src } | NodeKind::Video { src } => {
+                let image = match node.kind {
+                    NodeKind::Image { .. } => self.media.image(src),
+                    _ => self.media.video_frame(src),
+                };
+                let pad = self.padding_of(node, parent, mode);
+                let (h, content) = match image {
+                    Some(image) => {
+                        let rect = picture_rect(image.width, image.height, w, pad);
+                        (
+                            rect[3] + pad[0] + pad[2],
+                            LaidContent::Picture(LaidPicture {
+                                image: Arc::clone(image),
+                                rect,
+                            }),
+                        )
+                    }
+                    None => (0.0, LaidContent::Empty),
+                };
+                LaidNode {
+                    node_id: node.id.clone(),
+                    w,
+                    h,
+                    to_parent: Affine::IDENTITY,
+                    content,
+                    clip,
+                }
+            }
         }
     }
 
@@ -1021,6 +1085,15 @@ enum Arrangement {
 }
 
 /// A text block from its lines: width of the widest, height lines × line height.
+/// SPEC §7.4: the picture keeps its natural pixel size (1 px = 1 CSS px) at the top-left of the
+/// content box, shrunk with its aspect kept only when the box is narrower.
+fn picture_rect(nw: u32, nh: u32, box_w: f64, pad: Edges) -> [f64; 4] {
+    let (nw, nh) = (f64::from(nw), f64::from(nh));
+    let inner = (box_w - pad[1] - pad[3]).max(0.0);
+    let k = if inner < nw { inner / nw } else { 1.0 };
+    [pad[3], pad[0], nw * k, nh * k]
+}
+
 fn finish_lines(lines: Vec<ShapedLine>, line_height: f32) -> ShapedText {
     let width = lines.iter().map(|l| l.width).fold(0.0, f32::max);
     let height = lines.len().max(1) as f32 * line_height;
@@ -1093,4 +1166,23 @@ fn linear_part(tr: &crate::scene::LayoutTransform) -> Affine {
     Affine::scale(sx as f32, sy as f32)
         .then(Affine::rotate_deg(rot as f32))
         .then(Affine::skew_deg(kx as f32, ky as f32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pictures_keep_their_size_unless_the_box_is_narrower() {
+        let none = [0.0; 4];
+        assert_eq!(picture_rect(40, 20, 100.0, none), [0.0, 0.0, 40.0, 20.0]);
+        assert_eq!(picture_rect(40, 20, 40.0, none), [0.0, 0.0, 40.0, 20.0]);
+        assert_eq!(picture_rect(40, 20, 20.0, none), [0.0, 0.0, 20.0, 10.0]);
+        // Padding (top, right, bottom, left) narrows the content box and offsets the picture.
+        assert_eq!(
+            picture_rect(40, 20, 30.0, [2.0, 5.0, 2.0, 5.0]),
+            [5.0, 2.0, 20.0, 10.0]
+        );
+        assert_eq!(picture_rect(40, 20, 0.0, none), [0.0, 0.0, 0.0, 0.0]);
+    }
 }

@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use display::{Affine, DisplayList};
-use layout::{is_active, layout_cue, LaidNode, StageBox};
+use layout::{is_active, layout_cue_with_media, LaidNode, StageBox};
 use paint::{AnimSource, Painter};
 
 use crate::anim::{self, AnimInput, TextLayout};
+use crate::media::assets::{ImageMasks, MediaAssets};
 use crate::scene::{Node, NodeKind, Scene};
 use crate::text::TextEngine;
 
@@ -36,6 +37,9 @@ pub struct Composer {
     layouts: HashMap<LayoutKey, Arc<Vec<LaidNode>>>,
     /// Cue indices in paint order (appearance order: lifetime start, then array order).
     paint_order: Vec<usize>,
+    /// The job's decoded pictures and their drawn masks.
+    media: Arc<MediaAssets>,
+    images: ImageMasks,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,7 +74,20 @@ impl Composer {
             anims,
             layouts: HashMap::new(),
             paint_order,
+            media: Arc::new(MediaAssets::default()),
+            images: ImageMasks::default(),
         }
+    }
+
+    /// Uses the job's assets ([`crate::media::assets::AssetLoader::load`]): pictures for image
+    /// and video nodes and plugins, and the define fonts, registered under their names.
+    pub fn with_media(mut self, media: Arc<MediaAssets>) -> Self {
+        for font in &media.fonts {
+            self.text.register_font(Arc::clone(&font.data), &font.names);
+        }
+        self.layouts.clear();
+        self.media = media;
+        self
     }
 
     pub fn scene(&self) -> &Scene {
@@ -119,13 +136,14 @@ impl Composer {
                     let track = &scene.tracks[cue.track];
                     let by_node: HashMap<String, TextLayout> =
                         key.text_layouts.iter().cloned().collect();
-                    let laid = Arc::new(layout_cue(
+                    let laid = Arc::new(layout_cue_with_media(
                         &cue.root,
                         track,
                         stage,
                         t,
                         &by_node,
                         &mut self.text,
+                        &self.media,
                     ));
                     if self.layouts.len() >= LAYOUT_CACHE_LIMIT {
                         self.layouts.clear();
@@ -138,6 +156,8 @@ impl Composer {
                 text: &mut self.text,
                 out: &mut list,
                 t,
+                media: &self.media,
+                images: &mut self.images,
             };
             for root in laid.iter() {
                 painter.paint(root, to_output, 1.0, &self.anims);
@@ -303,7 +323,7 @@ mod tests {
         let fonts = crate::text::FontLibrary::load(None).expect("fonts installed");
         let mut engine = fonts.engine();
         let track = &scene.tracks[cue.track];
-        let mut laid = layout_cue(&cue.root, track, stage, 3.0, &map, &mut engine);
+        let mut laid = layout::layout_cue(&cue.root, track, stage, 3.0, &map, &mut engine);
         (laid.remove(0), text)
     }
 

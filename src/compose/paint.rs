@@ -12,6 +12,7 @@ use crate::compose::display::{
 };
 use crate::compose::layout::{LaidContent, LaidNode, LaidText};
 use crate::compose::style::ShadowSpec;
+use crate::media::assets::{cover_crop, DecodedImage, ImageMasks, MediaAssets};
 use crate::scene::PluginEntry;
 use crate::text::{raster_scale, MaskStyle, PlacedGlyph, TextEngine, SUBPIXEL_BINS};
 
@@ -32,6 +33,9 @@ pub struct Painter<'a> {
     pub text: &'a mut TextEngine,
     pub out: &'a mut DisplayList,
     pub t: f64,
+    /// The job's pictures (plugin assets such as the flames GIF) and their drawn masks.
+    pub media: &'a MediaAssets,
+    pub images: &'a mut ImageMasks,
 }
 
 impl Painter<'_> {
@@ -97,8 +101,61 @@ impl Painter<'_> {
                 };
                 self.paint_text(text, &anim, m, opacity);
             }
+            LaidContent::Picture(pic) => {
+                let crop = [
+                    0.0,
+                    0.0,
+                    f64::from(pic.image.width),
+                    f64::from(pic.image.height),
+                ];
+                self.draw_picture(&pic.image, 0, crop, pic.rect, m, opacity);
+            }
             LaidContent::Empty => {}
         }
+    }
+
+    // media: pictures (image/video nodes, the flames layer).
+    /// Draws `crop` (picture pixels) of frame `frame` into `rect` (x, y, w, h of the local
+    /// space mapped by `transform`) as an RGBA mask at `alpha`.
+    fn draw_picture(
+        &mut self,
+        image: &DecodedImage,
+        frame: usize,
+        crop: [f64; 4],
+        rect: [f64; 4],
+        transform: Affine,
+        alpha: f32,
+    ) {
+        if alpha <= 0.0 || rect[2] <= 0.0 || rect[3] <= 0.0 {
+            return;
+        }
+        let k = f64::from(transform.max_scale());
+        let drawn = (rect[2] * k, rect[3] * k);
+        let Some(mask) = self.images.mask(image, frame, crop, drawn) else {
+            return;
+        };
+        self.out.items.push(DrawItem::Mask(MaskQuad {
+            mask,
+            rect: rect.map(|v| v as f32),
+            transform,
+            color: Color::WHITE.with_alpha_mul(alpha),
+        }));
+    }
+
+    /// flames (PLUGINS §14): the GIF frame for the elapsed media time, `object-fit: cover` into
+    /// the text box E, inside the wrapper (channel transforms apply), behind the glyphs.
+    fn paint_flames(&mut self, text: &LaidText, anim: &NodeAnim, wrapper: Affine, alpha: f32) {
+        let Some(flames) = &anim.flames else { return };
+        let media = self.media;
+        let Some(image) = media.plugin_image("flames", anim::FLAMES_ASSET) else {
+            return;
+        };
+        let (bw, bh) = (f64::from(text.shaped.width), f64::from(text.shaped.height));
+        let crop = cover_crop(f64::from(image.width), f64::from(image.height), bw, bh);
+        let frame = image.frame_index(flames.elapsed);
+        let rect = [text.offset.0, text.offset.1, bw, bh];
+        let alpha = alpha * flames.opacity.clamp(0.0, 1.0) as f32;
+        self.draw_picture(image, frame, crop, rect, wrapper, alpha);
     }
 
     fn paint_text(&mut self, text: &LaidText, anim: &NodeAnim, m: Affine, opacity: f32) {
@@ -133,8 +190,15 @@ impl Painter<'_> {
             .as_ref()
             .and_then(|w| w.color)
             .or(anim.effects.color);
-        // fx: the glow halo lies under everything of the text; glitch draws the text as its
-        // own layer (painting the plain parts through this function again).
+        // media: the flames picture lies behind everything of the text, inside the wrapper.
+        self.paint_flames(
+            text,
+            anim,
+            m.then(channel),
+            opacity * (ch.opacity.clamp(0.0, 1.0) as f32),
+        );
+        // fx: the glow halo lies under the glyphs; glitch draws the text as its own layer
+        // (painting the plain parts through this function again).
         if let Some(glow) = &anim.glow {
             self.paint_glow(text, glow, base, base_opacity);
         }

@@ -4,10 +4,13 @@
 //!   from an allow-list) and the bounded download that makes a remote input a local file.
 //! - [`output`]: finished MP4s written atomically under the output folder, with signed, expiring
 //!   download URLs.
+//! - [`assets`]: scenario assets (image/video nodes, define fonts and images, plugin assets),
+//!   loaded and decoded once per job.
 //! - [`download`]: the HTTP route that serves those URLs (with byte ranges for video players).
 //!
 //! Nothing here knows about gRPC; failures carry the contract's job codes (`code()`).
 
+pub mod assets;
 pub mod download;
 pub mod input;
 pub mod output;

@@ -314,23 +314,14 @@ mod tests {
         }
     }
 
-    /// 2.0.0 plugins renderd does not draw yet. Shrinks to empty as they are implemented:
-    /// the test below fails both when a sample warns about a plugin not listed here and
-    /// when a listed plugin has been implemented.
-    const STILL_UNIMPLEMENTED: &[&str] = &["flames"];
-
-    /// Every sample parses with renderd's plugin list, and its only plugin warnings are
-    /// for [`STILL_UNIMPLEMENTED`] plugins or for names that are no 2.0.0 plugin (skipped,
-    /// as the reference does), each naming the plugin and the node.
+    /// Every sample parses with renderd's plugin list, with no "not implemented" warning: its
+    /// only plugin warnings are for names that are no 2.0.0 plugin (skipped, as the reference
+    /// does), each naming the plugin and the node.
     #[test]
-    fn samples_warn_only_about_unimplemented_or_foreign_plugins() {
+    fn samples_warn_only_about_foreign_plugins() {
         use std::collections::BTreeSet;
-        for id in STILL_UNIMPLEMENTED {
-            assert!(parse::V2_PLUGINS.contains(id), "{id} is no 2.0.0 plugin");
-            assert!(
-                !crate::anim::is_implemented(id),
-                "{id} is implemented now: drop it from STILL_UNIMPLEMENTED"
-            );
+        for id in parse::V2_PLUGINS {
+            assert!(crate::anim::is_implemented(id), "{id} is not implemented");
         }
         let opts = ParseOptions {
             known_plugins: crate::anim::IMPLEMENTED
@@ -351,12 +342,7 @@ mod tests {
                     let quoted = w.message.split('"').nth(1).unwrap_or_default().to_string();
                     assert!(w.message.contains("; node \""), "{}: {w}", f.display());
                     if w.message.contains("is not implemented yet") {
-                        assert!(
-                            STILL_UNIMPLEMENTED.contains(&quoted.as_str()),
-                            "{}: {w}",
-                            f.display()
-                        );
-                        unimplemented.insert(quoted);
+                        unimplemented.insert(format!("{}: {w}", f.display()));
                     } else if w.message.contains("is not a MotionText 2.0.0 plugin") {
                         assert!(!parse::V2_PLUGINS.contains(&quoted.as_str()), "{w}");
                         foreign.insert(quoted);
@@ -375,11 +361,7 @@ mod tests {
             foreign,
             expected_foreign.iter().map(|s| s.to_string()).collect()
         );
-        // fx: glow (plugin_local) and glitch (plugin.json) are drawn now.
-        assert!(
-            !unimplemented.contains("glow") && !unimplemented.contains("glitch"),
-            "{unimplemented:?}"
-        );
+        assert!(unimplemented.is_empty(), "{unimplemented:#?}");
 
         // Names in no sample but used by editors: skipped with a warning too.
         let cue = r#"[{"id": "c", "track": "t", "root": {"id": "x", "eType": "text", "text": "hi", "displayTime": [0, 1],
@@ -699,6 +681,104 @@ mod tests {
         );
         let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["version", "timebase.unit", "stage.baseAspect"]);
+    }
+
+    // media: define assets and asset sources.
+    #[test]
+    fn define_assets_are_collected_and_sources_checked() {
+        let define = r#"{"brand": {"type": "font", "url": "fonts/brand.woff2", "family": "Brand"},
+            "logo": {"type": "image", "src": "./logo.png", "url": "ignored.png"},
+            "clip": {"type": "video", "url": "https://cdn.example.com/c.mp4"},
+            "nofile": {"type": "font", "family": "X"}, "colour": "red", "n": 3}"#;
+        let cue = r#"[{"id": "c", "track": "t", "root": {"id": "i", "eType": "image", "src": "define.logo", "displayTime": [0, 1]}}]"#;
+        let s = parse(&doc(cue, define)).unwrap_or_else(|e| panic!("{e}"));
+        let assets: Vec<(&str, AssetKind, &str, Option<&str>)> = s
+            .assets
+            .iter()
+            .map(|a| (a.key.as_str(), a.kind, a.src.as_str(), a.family.as_deref()))
+            .collect();
+        assert_eq!(
+            assets,
+            [
+                ("brand", AssetKind::Font, "fonts/brand.woff2", Some("Brand")),
+                ("logo", AssetKind::Image, "./logo.png", None),
+                (
+                    "clip",
+                    AssetKind::Video,
+                    "https://cdn.example.com/c.mp4",
+                    None
+                ),
+            ]
+        );
+        assert_eq!(
+            s.cues[0].root.kind,
+            NodeKind::Image {
+                src: "./logo.png".into()
+            }
+        );
+        assert!(s
+            .warnings
+            .iter()
+            .any(|w| w.path == "define.nofile" && w.message.contains("no string src or url")));
+
+        let bad = r#"[{"id": "c", "track": "t", "root": {"id": "g", "eType": "group", "displayTime": [0, 1], "children": [
+            {"id": "a", "eType": "image", "src": "../up.png"}, {"id": "b", "eType": "image", "src": "/etc/passwd"},
+            {"id": "v", "eType": "video", "src": "file:///x.mp4"}, {"id": "d", "eType": "image", "src": "a/../../b.png"},
+            {"id": "ok", "eType": "image", "src": "pics/./a.png"}]}}]"#;
+        let p = problems(&doc(
+            bad,
+            r#"{"f": {"type": "font", "src": "C:\\fonts\\x.ttf"}}"#,
+        ));
+        let got: Vec<(&str, &str)> = p
+            .iter()
+            .map(|p| (p.path.as_str(), p.message.as_str()))
+            .collect();
+        let leaves = "the path leaves the asset folder (absolute, or with '.' / '..' segments)";
+        assert_eq!(
+            got,
+            [
+                ("cues[0].root.children[0].src", &*format!("\"../up.png\": {leaves}")),
+                ("cues[0].root.children[1].src", &*format!("\"/etc/passwd\": {leaves}")),
+                (
+                    "cues[0].root.children[2].src",
+                    "\"file:///x.mp4\": scheme 'file' is not allowed (a relative path inside the asset folder, or https://)"
+                ),
+                ("cues[0].root.children[3].src", &*format!("\"a/../../b.png\": {leaves}")),
+                (
+                    "define.f.src",
+                    "\"C:\\\\fonts\\\\x.ttf\": scheme 'C' is not allowed (a relative path inside the asset folder, or https://)"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn asset_sources_follow_the_lexical_rule() {
+        use std::path::PathBuf;
+        assert_eq!(
+            classify_asset_src("./a/b.png"),
+            Ok(AssetSrc::Relative(PathBuf::from("a/b.png")))
+        );
+        assert_eq!(
+            classify_asset_src("HTTPS://x.example/a.png"),
+            Ok(AssetSrc::Remote("HTTPS://x.example/a.png".into()))
+        );
+        assert_eq!(classify_asset_src("  "), Err(AssetSrcError::Empty));
+        assert_eq!(
+            classify_asset_src("data:image/png;base64,AAAA"),
+            Err(AssetSrcError::Scheme("data".into()))
+        );
+        assert_eq!(
+            classify_asset_src("a\\..\\b"),
+            Err(AssetSrcError::BadCharacters)
+        );
+        for outside in ["..", "../a", "a/..", "/a", "./../a"] {
+            assert_eq!(
+                classify_asset_src(outside),
+                Err(AssetSrcError::OutsideBase),
+                "{outside}"
+            );
+        }
     }
 
     #[test]

@@ -20,6 +20,86 @@ pub struct Scene {
     /// Non-fatal problems found while parsing (unknown plugins, display times outside
     /// the cue lifetime, ...). Each names the JSON path.
     pub warnings: Vec<Warning>,
+    /// The `define` assets renderd loads (§4.9): top-level entries of type font or image with
+    /// a string `src` or `url`.
+    pub assets: Vec<DefineAsset>,
+}
+
+// media: define assets and asset sources (SPEC §4.9, §7.4, §7.5).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetKind {
+    Font,
+    Image,
+    Video,
+    Audio,
+}
+
+/// A top-level `define` entry that is an asset object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefineAsset {
+    /// The define key (a font is registered under it as a family name too).
+    pub key: String,
+    pub kind: AssetKind,
+    /// `src`, else `url`.
+    pub src: String,
+    /// `family` of a font asset.
+    pub family: Option<String>,
+}
+
+/// Where an asset `src` points, by the lexical rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssetSrc {
+    /// Relative to the asset folder: only normal path segments.
+    Relative(std::path::PathBuf),
+    /// An http(s) URL; its host is checked against the allow-list when it is fetched.
+    Remote(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssetSrcError {
+    #[error("empty source")]
+    Empty,
+    #[error("scheme '{0}' is not allowed (a relative path inside the asset folder, or https://)")]
+    Scheme(String),
+    #[error("backslashes and NUL are not allowed in asset paths")]
+    BadCharacters,
+    #[error("the path leaves the asset folder (absolute, or with '.' / '..' segments)")]
+    OutsideBase,
+}
+
+/// The lexical rule for an asset `src`: a relative path that stays inside the asset folder
+/// (no absolute path, no `.`/`..` segment; a leading `./` is allowed), or an http(s) URL.
+/// Used at parse time (a [`Problem`](super::Problem)) and again by the loader.
+pub fn classify_asset_src(src: &str) -> Result<AssetSrc, AssetSrcError> {
+    let s = src.trim();
+    if s.is_empty() {
+        return Err(AssetSrcError::Empty);
+    }
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        return Ok(AssetSrc::Remote(s.to_string()));
+    }
+    if let Some((scheme, _)) = s.split_once(':') {
+        let looks_like_scheme = scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if !scheme.is_empty() && looks_like_scheme {
+            return Err(AssetSrcError::Scheme(scheme.to_string()));
+        }
+    }
+    if s.contains('\\') || s.contains('\0') {
+        return Err(AssetSrcError::BadCharacters);
+    }
+    let rel = s.strip_prefix("./").unwrap_or(s);
+    let path = std::path::Path::new(rel);
+    let normal = path
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if s.starts_with('/') || path.is_absolute() || !normal {
+        return Err(AssetSrcError::OutsideBase);
+    }
+    Ok(AssetSrc::Relative(path.to_path_buf()))
 }
 
 #[derive(Debug, Clone, PartialEq)]

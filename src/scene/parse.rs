@@ -642,7 +642,64 @@ impl Builder<'_> {
         text
     }
 
+    /// The node's `src`, checked by the asset source rule (a problem when it leaves the asset
+    /// folder or has another scheme).
     fn node_src(&mut self, n: &Map<String, Value>, path: &str) -> String {
+        let src = self.node_src_value(n, path);
+        if !src.is_empty() {
+            if let Err(e) = classify_asset_src(&src) {
+                self.problem(&key_path(path, "src"), format!("{src:?}: {e}"));
+            }
+        }
+        src
+    }
+
+    /// The define assets renderd loads (SPEC §4.9, with the Recommended rules): top-level
+    /// entries of type font or image with a string `src` or `url`; other asset types are kept
+    /// for image/video nodes that name them. Sources are checked like node sources.
+    fn define_assets(&mut self, top: &Map<String, Value>) -> Vec<DefineAsset> {
+        let Some(Value::Object(define)) = top.get("define") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, v) in define {
+            let Some(obj) = v.as_object() else { continue };
+            let kind = match obj.get("type").and_then(Value::as_str) {
+                Some("font") => AssetKind::Font,
+                Some("image") => AssetKind::Image,
+                Some("video") => AssetKind::Video,
+                Some("audio") => AssetKind::Audio,
+                _ => continue,
+            };
+            let at = key_path("define", key);
+            let Some(src) = obj
+                .get("src")
+                .or_else(|| obj.get("url"))
+                .and_then(Value::as_str)
+            else {
+                if matches!(kind, AssetKind::Font | AssetKind::Image) {
+                    self.warn(&at, "asset has no string src or url; it is not loaded");
+                }
+                continue;
+            };
+            if let Err(e) = classify_asset_src(src) {
+                self.problem(&key_path(&at, "src"), format!("{src:?}: {e}"));
+                continue;
+            }
+            out.push(DefineAsset {
+                key: key.clone(),
+                kind,
+                src: src.to_string(),
+                family: obj
+                    .get("family")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            });
+        }
+        out
+    }
+
+    fn node_src_value(&mut self, n: &Map<String, Value>, path: &str) -> String {
         match n.get("src") {
             Some(Value::String(s)) => s.clone(),
             // A define asset object (§7.4, recommended): its src or url.
@@ -1014,6 +1071,7 @@ pub(crate) fn build_scene(doc: &Value, opts: &ParseOptions) -> Result<Scene, Vec
         ),
     }
 
+    let assets = b.define_assets(top);
     if !b.problems.is_empty() {
         if b.problems.len() >= MAX_PROBLEMS {
             b.problems.push(Problem {
@@ -1029,5 +1087,6 @@ pub(crate) fn build_scene(doc: &Value, opts: &ParseOptions) -> Result<Scene, Vec
         tracks,
         cues,
         warnings: b.warnings,
+        assets,
     })
 }

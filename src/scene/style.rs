@@ -109,9 +109,17 @@ fn line_height(v: &Value) -> Option<LineHeight> {
 fn font_family(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        // A define asset object (§4.9, recommended): its family plus fallbacks.
+        // A define asset object (§4.9, recommended): its family plus fallbacks; a font asset
+        // without a family is named by its source (the asset loader registers it so).
         Value::Object(asset) => {
-            let family = asset.get("family")?.as_str()?;
+            let family = match asset.get("family") {
+                Some(f) => f.as_str()?,
+                None if asset.get("type").and_then(Value::as_str) == Some("font") => asset
+                    .get("src")
+                    .or_else(|| asset.get("url"))
+                    .and_then(Value::as_str)?,
+                None => return None,
+            };
             let mut list = vec![family.to_string()];
             match asset.get("fallback") {
                 Some(Value::String(f)) => list.push(f.clone()),
@@ -406,5 +414,10 @@ mod tests {
             json!({"fontFamily": {"type": "font", "family": "Pretendard", "fallback": ["sans-serif"]}}),
         );
         assert_eq!(s.font_family.as_deref(), Some("Pretendard, sans-serif"));
+        // Without a family, a font asset is named by its source (registered so by the loader).
+        let (s, _) = parse(json!({"fontFamily": {"type": "font", "url": "fonts/b.ttf"}}));
+        assert_eq!(s.font_family.as_deref(), Some("fonts/b.ttf"));
+        let (s, _) = parse(json!({"fontFamily": {"type": "image", "src": "a.png"}}));
+        assert_eq!(s.font_family, None);
     }
 }

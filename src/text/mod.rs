@@ -125,6 +125,8 @@ pub struct TextEngine {
     masks: HashMap<MaskKey, Option<GlyphMask>>,
     family_cache: HashMap<String, String>,
     next_mask_id: u64,
+    /// Extra family names (lower case) → a family present: define fonts (SPEC §4.9).
+    aliases: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for TextEngine {
@@ -240,6 +242,7 @@ impl FontLibrary {
             masks: HashMap::new(),
             family_cache: HashMap::new(),
             next_mask_id: 1,
+            aliases: HashMap::new(),
         }
     }
 }
@@ -285,8 +288,35 @@ impl TextEngine {
             .unwrap_or_else(|| DEFAULT_FAMILY.to_string())
     }
 
+    // media: define fonts.
+    /// Loads a font file (a `define` font asset) and makes it answer to `names` as well as to
+    /// its own family name (SPEC §4.9 Recommended: the define key and its `family`). Returns
+    /// the number of faces loaded (0: not a font).
+    pub fn register_font(&mut self, data: Arc<Vec<u8>>, names: &[String]) -> usize {
+        let ids = self
+            .fonts
+            .db_mut()
+            .load_font_source(cosmic_text::fontdb::Source::Binary(data));
+        let family = ids.first().and_then(|id| {
+            self.fonts
+                .db()
+                .face(*id)
+                .and_then(|face| face.families.first().map(|(f, _)| f.clone()))
+        });
+        if let Some(family) = family {
+            for name in names {
+                self.aliases.insert(name.to_lowercase(), family.clone());
+            }
+            self.family_cache.clear();
+        }
+        ids.len()
+    }
+
     fn family_present(&self, name: &str) -> Option<String> {
         let lower = name.to_ascii_lowercase();
+        if let Some(family) = self.aliases.get(&name.to_lowercase()) {
+            return Some(family.clone());
+        }
         let mapped = match lower.as_str() {
             "sans-serif" | "arial" | "helvetica" | "helvetica neue" | "system-ui" => {
                 SANS_SERIF_FAMILY

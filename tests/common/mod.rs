@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 pub fn renderd() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_renderd"));
     cmd.env("RENDERD_LOG", "warn");
+    // Plugin assets (the flames GIF) as the editor's plugin server lays them out.
+    cmd.env("RENDERD__ASSETS__PLUGIN_DIR", shared().join("plugins"));
     if std::env::var_os("RENDERD_VK_VALIDATION").is_some() {
         cmd.env("RENDERD__GPU__VALIDATION", "true");
     }
