@@ -78,8 +78,48 @@ struct LayerPlan {
     region: PixelRect,
     at: (u32, u32),
     batches: std::ops::Range<usize>,
+    radius: u32,
+    /// How the blur runs (exact or at reduced resolution); meaningless when `radius` is 0.
+    blur: BlurPlan,
+}
+
+/// Largest reduction factor of a downsampled layer blur (σ = [`MAX_LAYER_SIGMA`] leaves
+/// σ' ≈ 4 reduced pixels).
+const MAX_BLUR_FACTOR: u32 = 16;
+/// A blur runs at 1/f resolution with the largest power of two f ≤ σ / this (so σ' stays
+/// around 2–4 reduced pixels); σ below 2 × this runs exactly, at full resolution.
+const BLUR_REDUCED_SIGMA: f32 = 2.0;
+
+/// fx: how one layer blur of σ output pixels runs: at 1/`factor` resolution (1 = exact) with a
+/// Gaussian of `sigma` reduced pixels and kernel radius `radius`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BlurPlan {
+    factor: u32,
     sigma: f32,
     radius: u32,
+}
+
+impl BlurPlan {
+    /// Downsampling by a box of f texels adds a variance of f²/12 and the bilinear upsample
+    /// (a tent of half-width f) about f²/6: the reduced Gaussian supplies the rest,
+    /// σ' = sqrt(σ² − f²/4) / f, so that the three together have variance σ².
+    fn new(sigma: f32) -> Self {
+        let mut factor = 1;
+        while factor < MAX_BLUR_FACTOR && sigma / (2 * factor) as f32 >= BLUR_REDUCED_SIGMA {
+            factor *= 2;
+        }
+        let f = factor as f32;
+        let reduced = if factor == 1 {
+            sigma
+        } else {
+            (sigma * sigma - f * f / 4.0).max(0.0).sqrt() / f
+        };
+        BlurPlan {
+            factor,
+            sigma: reduced,
+            radius: (LAYER_KERNEL_SIGMAS * reduced).ceil() as u32,
+        }
+    }
 }
 
 /// Shelf packing of layer regions into the layer images (`limit` = width, height).
@@ -143,6 +183,40 @@ impl LayerImages {
             width,
             height,
         })
+    }
+}
+
+/// fx: the operations of `blur.comp` (its `params.z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlurOp {
+    HorizontalAB = 0,
+    VerticalBA = 1,
+    HorizontalBA = 2,
+    VerticalAB = 3,
+    Downsample = 4,
+    Upsample = 5,
+}
+
+impl BlurOp {
+    /// What a layer blurred at 1/`factor` resolution runs at `stage` (None: nothing).
+    fn at_stage(factor: u32, stage: u32) -> Option<BlurOp> {
+        match (factor > 1, stage) {
+            (false, 0) => Some(BlurOp::HorizontalAB),
+            (false, 1) => Some(BlurOp::VerticalBA),
+            (true, 0) => Some(BlurOp::Downsample),
+            (true, 1) => Some(BlurOp::HorizontalBA),
+            (true, 2) => Some(BlurOp::VerticalAB),
+            (true, 3) => Some(BlurOp::Upsample),
+            _ => None,
+        }
+    }
+
+    /// Whether the push rect holds the reduced size (else the full size; see `blur.comp`).
+    fn reduced_rect(self) -> bool {
+        matches!(
+            self,
+            BlurOp::HorizontalAB | BlurOp::VerticalBA | BlurOp::HorizontalBA | BlurOp::VerticalAB
+        )
     }
 }
 
@@ -1311,8 +1385,8 @@ impl Compositor {
                     region,
                     at,
                     batches: first_batch..self.layer_batches.len(),
-                    sigma,
                     radius,
+                    blur: BlurPlan::new(sigma),
                 });
                 self.layer_composites.push(self.instances.len());
                 push_batch(
@@ -2053,7 +2127,16 @@ impl Compositor {
             .layer_count(1)
             .color_attachments(&attachments);
         let main_count = self.instances.len() as u32;
-        let blurred: Vec<&LayerPlan> = self.layers.iter().filter(|l| l.radius > 0).collect();
+        let blurred = || self.layers.iter().filter(|l| l.radius > 0);
+        let any_blurred = blurred().next().is_some();
+        // Exact blurs take two passes (a → b → a); reduced ones four (downsample a → b,
+        // horizontal b → a, vertical a → b, upsample b → a). Regions are disjoint, so the
+        // layers' passes run side by side, stage after stage.
+        let stages = if blurred().any(|l| l.blur.factor > 1) {
+            4
+        } else {
+            2
+        };
         // SAFETY: `cmd` is recording (called from `record`, outside any rendering pass); the
         // layer images, pipelines, sets and instance buffer are owned by self or the slot and
         // alive. The layer images' previous users (this slot's previous frame) finished before
@@ -2126,7 +2209,7 @@ impl Compositor {
                     vk::AccessFlags::SHADER_READ,
                 )
             };
-            if blurred.is_empty() {
+            if !any_blurred {
                 d.cmd_pipeline_barrier(
                     cmd,
                     vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
@@ -2178,10 +2261,10 @@ impl Compositor {
                 &[slot.blur_set],
                 &[],
             );
-            for pass in 0..2 {
-                if pass == 1 {
-                    // The vertical pass reads what the horizontal one wrote into b and
-                    // overwrites a, which the horizontal pass read.
+            for stage in 0..stages {
+                if stage > 0 {
+                    // Each stage reads what the previous one wrote and overwrites what it
+                    // read.
                     let memory = [vk::MemoryBarrier::default()
                         .src_access_mask(
                             vk::AccessFlags::SHADER_WRITE | vk::AccessFlags::SHADER_READ,
@@ -2199,11 +2282,35 @@ impl Compositor {
                         &[],
                     );
                 }
-                for layer in &blurred {
+                for layer in blurred() {
+                    let Some(op) = BlurOp::at_stage(layer.blur.factor, stage) else {
+                        continue;
+                    };
                     let (w, h) = (layer.region.width(), layer.region.height());
+                    let f = layer.blur.factor;
+                    let (rect_w, rect_h) = if op.reduced_rect() && f > 1 {
+                        (w.div_ceil(f), h.div_ceil(f))
+                    } else {
+                        (w, h)
+                    };
+                    let (grid_w, grid_h) = if op == BlurOp::Downsample {
+                        (w.div_ceil(f), h.div_ceil(f))
+                    } else {
+                        (rect_w, rect_h)
+                    };
                     let push = BlurPush {
-                        rect: [layer.at.0 as i32, layer.at.1 as i32, w as i32, h as i32],
-                        params: [layer.sigma, layer.radius as f32, pass as f32, 0.0],
+                        rect: [
+                            layer.at.0 as i32,
+                            layer.at.1 as i32,
+                            rect_w as i32,
+                            rect_h as i32,
+                        ],
+                        params: [
+                            layer.blur.sigma,
+                            layer.blur.radius as f32,
+                            op as u32 as f32,
+                            f as f32,
+                        ],
                     };
                     d.cmd_push_constants(
                         cmd,
@@ -2214,8 +2321,8 @@ impl Compositor {
                     );
                     d.cmd_dispatch(
                         cmd,
-                        w.div_ceil(BLUR_GROUP_SIZE),
-                        h.div_ceil(BLUR_GROUP_SIZE),
+                        grid_w.div_ceil(BLUR_GROUP_SIZE),
+                        grid_h.div_ceil(BLUR_GROUP_SIZE),
                         1,
                     );
                 }
@@ -3836,44 +3943,112 @@ mod tests {
         })
     }
 
-    #[test]
-    fn layer_blur_spreads_a_box_into_a_gaussian_profile() {
-        let Some(gpu) = test_gpu() else { return };
-        let (w, h) = (160u32, 96u32);
+    /// Renders a white box `[x0, y0, x1, y1)` in a layer blurred with `sigma` over black and
+    /// returns the largest |error| (0–255 units) against the analytic erf profile over every
+    /// pixel of the frame. Asserts that pixels beyond the kernel's reach (3σ plus the region
+    /// margin) stay exactly black.
+    fn blurred_box_error(w: u32, h: u32, bx: [f64; 4], sigma: f64) -> f64 {
+        let gpu = test_gpu().expect("gpu");
         let mut c = Compositor::new(gpu.clone(), spec(w, h, Color::BLACK, 1)).expect("compositor");
-        let sigma = 6.0f64;
-        // White box x ∈ [60, 100), y ∈ [16, 80): 4σ from its top and bottom at row 48.
+        let [x0, y0, x1, y1] = bx;
         let list = DisplayList {
             items: vec![layer(
                 vec![(
                     BlendMode::Normal,
-                    rect_box([60.0, 16.0, 40.0, 64.0], Color::WHITE),
+                    rect_box(
+                        [x0 as f32, y0 as f32, (x1 - x0) as f32, (y1 - y0) as f32],
+                        Color::WHITE,
+                    ),
                 )],
                 sigma as f32,
                 1.0,
             )],
         };
         let img = c.render_rgba(None, &list).expect("render");
+        let s = sigma * std::f64::consts::SQRT_2;
         let profile = |x: f64, y: f64| {
-            let s = sigma * std::f64::consts::SQRT_2;
-            let fx = 0.5 * (erf((x - 60.0) / s) - erf((x - 100.0) / s));
-            let fy = 0.5 * (erf((y - 16.0) / s) - erf((y - 80.0) / s));
-            fx * fy
+            let fx = 0.5 * (erf((x - x0) / s) - erf((x - x1) / s));
+            let fy = 0.5 * (erf((y - y0) / s) - erf((y - y1) / s));
+            255.0 * fx * fy
         };
-        for x in [40u32, 48, 54, 58, 60, 62, 66, 80, 98, 104, 112] {
-            let v = 255.0 * profile(f64::from(x) + 0.5, 48.5);
-            assert_rgb(&img, x, 48, [v, v, v], 2.5);
+        let reach = (LAYER_KERNEL_SIGMAS as f64 * sigma).ceil() + DIRTY_MARGIN + 1.0;
+        let mut max_error = 0.0f64;
+        for y in 0..h {
+            for x in 0..w {
+                let p = img.pixel(x, y).expect("pixel");
+                assert_eq!(p[3], 255, "pixel ({x},{y}) alpha");
+                let (px, py) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+                let outside =
+                    px < x0 - reach || px > x1 + reach || py < y0 - reach || py > y1 + reach;
+                if outside {
+                    assert_eq!(p, [0, 0, 0, 255], "({x},{y}) is beyond the kernel's reach");
+                }
+                let v = profile(px, py);
+                for channel in &p[..3] {
+                    max_error = max_error.max((f64::from(*channel) - v).abs());
+                }
+            }
         }
-        // Corners and vertical edges follow the separable product.
-        for (x, y) in [(60u32, 16u32), (100, 80), (80, 10), (80, 84)] {
-            let v = 255.0 * profile(f64::from(x) + 0.5, f64::from(y) + 0.5);
-            assert_rgb(&img, x, y, [v, v, v], 2.5);
-        }
-        // Beyond the kernel's reach (3σ = 18 px) nothing is touched.
-        assert_eq!(img.pixel(30, 48), Some([0, 0, 0, 255]));
-        assert_eq!(img.pixel(125, 48), Some([0, 0, 0, 255]));
         drop(c);
         assert_eq!(gpu.validation_errors(), 0);
+        max_error
+    }
+
+    #[test]
+    fn layer_blur_spreads_a_box_into_a_gaussian_profile() {
+        if test_gpu().is_none() {
+            return;
+        }
+        // (frame, box, σ, tolerance in 0–255 units). σ = 2 runs exactly (full resolution);
+        // σ = 6 at 1/2, σ = 24 at 1/8 and σ = 36 (the glow's 24 CSS px at 1.5×) at 1/16.
+        // Exact: rgba8 rounding of the two passes (≤ 1) plus the discrete, truncated kernel.
+        // Reduced: four rgba8 roundings, and the box + bilinear filters only approximate a
+        // Gaussian (their variance is matched, not their shape): ±4/255 at most, invisible in
+        // a glow.
+        let cases = [
+            (96u32, 64u32, [30.0, 16.0, 60.0, 48.0], 2.0f64, 2.5f64),
+            (160, 96, [60.0, 16.0, 100.0, 80.0], 6.0, 4.0),
+            (400, 300, [130.0, 90.0, 270.0, 210.0], 24.0, 4.0),
+            (560, 400, [180.0, 120.0, 380.0, 280.0], 36.0, 4.0),
+        ];
+        for (w, h, bx, sigma, tolerance) in cases {
+            let error = blurred_box_error(w, h, bx, sigma);
+            eprintln!("sigma {sigma}: max error {error:.2}/255 vs the erf profile");
+            assert!(
+                error <= tolerance,
+                "sigma {sigma}: max error {error:.2} > {tolerance}"
+            );
+        }
+    }
+
+    #[test]
+    fn blur_plan_keeps_small_sigma_exact_and_reduces_large_ones() {
+        let exact = BlurPlan::new(3.0);
+        assert_eq!(exact.factor, 1);
+        assert_eq!((exact.sigma, exact.radius), (3.0, 9));
+        for (sigma, factor) in [
+            (4.0, 2),
+            (6.0, 2),
+            (8.0, 4),
+            (24.0, 8),
+            (36.0, 16),
+            (64.0, 16),
+        ] {
+            let plan = BlurPlan::new(sigma);
+            assert_eq!(plan.factor, factor, "sigma {sigma}");
+            let f = factor as f32;
+            // Box (f²/12) + bilinear (f²/6) + reduced Gaussian ((σ' f)²) = σ².
+            let total = f * f / 4.0 + (plan.sigma * f).powi(2);
+            assert!(
+                (total - sigma * sigma).abs() < 1e-2,
+                "sigma {sigma}: {total}"
+            );
+            assert!(
+                plan.sigma >= 1.9 && plan.sigma <= 4.5,
+                "sigma {sigma}: {plan:?}"
+            );
+            assert_eq!(plan.radius, (3.0 * plan.sigma).ceil() as u32);
+        }
     }
 
     #[test]
