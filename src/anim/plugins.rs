@@ -64,6 +64,14 @@ fn string<'a>(params: &'a Value, key: &str, default: &'a str) -> &'a str {
     params.get(key).and_then(Value::as_str).unwrap_or(default)
 }
 
+/// Uniform in [a, b] (either order, no panic on an empty range), 5-decimal resolution like the
+/// reference's generator (PLUGINS.md §0.6); seeded per node by the caller.
+fn uniform(rng: &mut rand::rngs::SmallRng, a: f64, b: f64) -> f64 {
+    use rand::Rng;
+    let u = (rng.random::<f64>() * 1e5).floor() / 1e5;
+    a + (b - a) * u
+}
+
 fn shadow(blur: f64, color: Color) -> Vec<ShadowPx> {
     vec![ShadowPx {
         x: 0.0,

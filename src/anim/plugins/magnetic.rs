@@ -7,14 +7,14 @@
 //! rebuild under the bare name (PLUGINS.md §0.7).
 
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde_json::Value;
 
 use super::super::easing::Ease;
 use super::super::split::{split_text, SplitKind};
 use super::super::timeline::{PropValue, Timeline};
 use super::super::{InheritedStyle, SplitAnim};
-use super::{num, run};
+use super::{num, run, uniform};
 
 /// The random numbers of one character.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,13 +26,6 @@ pub(super) struct Pull {
     /// Jitter target x ∈ [−2, 2], y ∈ [−1, 1] px.
     pub jitter_x: f64,
     pub jitter_y: f64,
-}
-
-/// Uniform in [a, b] (either order, no panic on an empty range), 5-decimal resolution
-/// like the reference's generator.
-fn uniform(rng: &mut SmallRng, a: f64, b: f64) -> f64 {
-    let u = (rng.random::<f64>() * 1e5).floor() / 1e5;
-    a + (b - a) * u
 }
 
 /// The random targets of `n` characters for a pull strength `strength`.

@@ -12,14 +12,14 @@
 //! tweens the plugin gives those properties.
 
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde_json::Value;
 
 use super::super::easing::Ease;
 use super::super::split::{split_text, SplitKind};
 use super::super::timeline::{PropValue, Timeline};
 use super::super::{InheritedStyle, SplitAnim};
-use super::{boolean, num};
+use super::{boolean, num, uniform};
 
 /// The parameters of §10 with their manifest defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,12 +59,6 @@ pub(super) struct Tilt {
     pub y: f64,
     /// rotationX ∈ [−3°, 3°].
     pub x: f64,
-}
-
-/// Uniform in [a, b], 5-decimal resolution like the reference's generator.
-fn uniform(rng: &mut SmallRng, a: f64, b: f64) -> f64 {
-    let u = (rng.random::<f64>() * 1e5).floor() / 1e5;
-    a + (b - a) * u
 }
 
 /// The random tilts of `n` characters, drawn when the timeline is built (both axes are
