@@ -551,7 +551,7 @@ impl<'t> Engine<'t> {
             boxes_on_line += 1;
         }
         lines.push(line);
-        finish_lines(lines, line_height)
+        ShapedText::from_lines(lines, line_height)
     }
 
     /// Typewriter (PLUGINS §5): only the typed prefix is laid out, then the cursor glyph at
@@ -618,7 +618,7 @@ impl<'t> Engine<'t> {
             }
             last.width = x0 + cline.width;
         }
-        finish_lines(lines, line_height)
+        ShapedText::from_lines(lines, line_height)
     }
 
     /// (min-content, max-content) border-box widths.
@@ -1092,17 +1092,6 @@ fn picture_rect(nw: u32, nh: u32, box_w: f64, pad: Edges) -> [f64; 4] {
     let inner = (box_w - pad[1] - pad[3]).max(0.0);
     let k = if inner < nw { inner / nw } else { 1.0 };
     [pad[3], pad[0], nw * k, nh * k]
-}
-
-fn finish_lines(lines: Vec<ShapedLine>, line_height: f32) -> ShapedText {
-    let width = lines.iter().map(|l| l.width).fold(0.0, f32::max);
-    let height = lines.len().max(1) as f32 * line_height;
-    ShapedText {
-        lines,
-        width,
-        height,
-        line_height,
-    }
 }
 
 fn align_from(ax: f64) -> FlexAlign {

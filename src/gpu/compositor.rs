@@ -1993,43 +1993,10 @@ impl Compositor {
     fn record_draw(&self, cmd: vk::CommandBuffer, slot: &Slot, area: PixelRect, layer_only: bool) {
         let d = self.gpu.device();
         let rect = area.to_vk();
-        let attachments = [vk::RenderingAttachmentInfo::default()
-            .image_view(slot.target.view())
-            .image_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
-            .load_op(if layer_only {
-                vk::AttachmentLoadOp::CLEAR
-            } else {
-                vk::AttachmentLoadOp::DONT_CARE
-            })
-            .clear_value(vk::ClearValue {
-                color: vk::ClearColorValue { float32: [0.0; 4] },
-            })
-            .store_op(vk::AttachmentStoreOp::STORE)];
-        let rendering = vk::RenderingInfo::default()
-            .render_area(rect)
-            .layer_count(1)
-            .color_attachments(&attachments);
-        // SAFETY: `cmd` is recording (called from `record`); the target, descriptor set,
-        // pipelines and instance buffer are owned by self and alive. The barrier makes the
-        // target a colour attachment; its previous reader (this slot's previous frame) finished
-        // before the host waited the slot's fence.
+        self.begin_quad_pass(cmd, slot, &slot.target, rect, layer_only);
+        // SAFETY: inside the pass `begin_quad_pass` started on the recording `cmd`; the
+        // pipelines and instance buffer are owned by self and the slot and alive.
         unsafe {
-            d.cmd_pipeline_barrier(
-                cmd,
-                vk::PipelineStageFlags::TOP_OF_PIPE,
-                vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
-                vk::DependencyFlags::empty(),
-                &[],
-                &[],
-                &[image_barrier(
-                    slot.target.handle(),
-                    vk::ImageLayout::UNDEFINED,
-                    vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
-                    vk::AccessFlags::empty(),
-                    vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
-                )],
-            );
-            d.cmd_begin_rendering(cmd, &rendering);
             d.cmd_set_viewport(
                 cmd,
                 0,
@@ -2043,6 +2010,72 @@ impl Compositor {
                 }],
             );
             d.cmd_set_scissor(cmd, 0, &[rect]);
+            if !layer_only {
+                d.cmd_bind_pipeline(
+                    cmd,
+                    vk::PipelineBindPoint::GRAPHICS,
+                    self.pipelines.background.handle(),
+                );
+                d.cmd_draw(cmd, 3, 1, 0, 0);
+            }
+            if !self.batches.is_empty() {
+                d.cmd_bind_vertex_buffers(cmd, 0, &[slot.instances.handle()], &[0]);
+                self.draw_batches(cmd, &self.batches, 0);
+            }
+            d.cmd_end_rendering(cmd);
+        }
+    }
+
+    /// Starts a dynamic rendering pass of the quad pipelines into `image` over `area`: a
+    /// barrier discards its old contents (their last reader, this slot's previous frame,
+    /// finished before the host waited the slot's fence) and makes it a colour attachment;
+    /// `clear` clears it to transparent black (else it is left undefined, for passes that cover
+    /// it); the draw descriptor set and push constants are bound. The caller ends the pass.
+    fn begin_quad_pass(
+        &self,
+        cmd: vk::CommandBuffer,
+        slot: &Slot,
+        image: &Image,
+        area: vk::Rect2D,
+        clear: bool,
+    ) {
+        let d = self.gpu.device();
+        let attachments = [vk::RenderingAttachmentInfo::default()
+            .image_view(image.view())
+            .image_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
+            .load_op(if clear {
+                vk::AttachmentLoadOp::CLEAR
+            } else {
+                vk::AttachmentLoadOp::DONT_CARE
+            })
+            .clear_value(vk::ClearValue {
+                color: vk::ClearColorValue { float32: [0.0; 4] },
+            })
+            .store_op(vk::AttachmentStoreOp::STORE)];
+        let rendering = vk::RenderingInfo::default()
+            .render_area(area)
+            .layer_count(1)
+            .color_attachments(&attachments);
+        // SAFETY: `cmd` is recording outside any rendering pass (called from `record`); the
+        // image, descriptor set and pipeline layout are owned by self or the slot and alive;
+        // the image's previous users finished before the host waited the slot's fence.
+        unsafe {
+            d.cmd_pipeline_barrier(
+                cmd,
+                vk::PipelineStageFlags::TOP_OF_PIPE,
+                vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
+                vk::DependencyFlags::empty(),
+                &[],
+                &[],
+                &[image_barrier(
+                    image.handle(),
+                    vk::ImageLayout::UNDEFINED,
+                    vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+                    vk::AccessFlags::empty(),
+                    vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
+                )],
+            );
+            d.cmd_begin_rendering(cmd, &rendering);
             d.cmd_bind_descriptor_sets(
                 cmd,
                 vk::PipelineBindPoint::GRAPHICS,
@@ -2058,19 +2091,6 @@ impl Compositor {
                 0,
                 &self.draw_push().to_bytes(),
             );
-            if !layer_only {
-                d.cmd_bind_pipeline(
-                    cmd,
-                    vk::PipelineBindPoint::GRAPHICS,
-                    self.pipelines.background.handle(),
-                );
-                d.cmd_draw(cmd, 3, 1, 0, 0);
-            }
-            if !self.batches.is_empty() {
-                d.cmd_bind_vertex_buffers(cmd, 0, &[slot.instances.handle()], &[0]);
-                self.draw_batches(cmd, &self.batches, 0);
-            }
-            d.cmd_end_rendering(cmd);
         }
     }
 
@@ -2099,7 +2119,7 @@ impl Compositor {
 
     /// fx: draws this frame's layers into the slot's layer image `a` (cleared to transparent),
     /// each at its place, with the viewport shifted so that output pixel coordinates land
-    /// there; blurs the blurred ones (horizontal a → b, vertical b → a); leaves `a` ready for
+    /// there; blurs the blurred ones (in stages, see [`BlurOp`]); leaves `a` ready for
     /// the composites of the main draw to sample.
     fn record_layers(&self, cmd: vk::CommandBuffer, slot: &Slot) {
         if self.layers.is_empty() {
@@ -2114,18 +2134,6 @@ impl Compositor {
             x1: used_w.min(images.width),
             y1: used_h.min(images.height),
         };
-        let attachments = [vk::RenderingAttachmentInfo::default()
-            .image_view(images.a.view())
-            .image_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
-            .load_op(vk::AttachmentLoadOp::CLEAR)
-            .clear_value(vk::ClearValue {
-                color: vk::ClearColorValue { float32: [0.0; 4] },
-            })
-            .store_op(vk::AttachmentStoreOp::STORE)];
-        let rendering = vk::RenderingInfo::default()
-            .render_area(used.to_vk())
-            .layer_count(1)
-            .color_attachments(&attachments);
         let main_count = self.instances.len() as u32;
         let blurred = || self.layers.iter().filter(|l| l.radius > 0);
         let any_blurred = blurred().next().is_some();
@@ -2137,43 +2145,11 @@ impl Compositor {
         } else {
             2
         };
-        // SAFETY: `cmd` is recording (called from `record`, outside any rendering pass); the
-        // layer images, pipelines, sets and instance buffer are owned by self or the slot and
-        // alive. The layer images' previous users (this slot's previous frame) finished before
-        // the host waited the slot's fence, so their old contents are discarded (UNDEFINED) and
-        // only the barriers between this frame's passes are needed.
+        self.begin_quad_pass(cmd, slot, &images.a, used.to_vk(), true);
+        // SAFETY: inside the pass `begin_quad_pass` started on the recording `cmd`; the layer
+        // images, pipelines, sets and instance buffer are owned by self or the slot and alive.
+        // Only the barriers between this frame's passes are needed from here on.
         unsafe {
-            d.cmd_pipeline_barrier(
-                cmd,
-                vk::PipelineStageFlags::TOP_OF_PIPE,
-                vk::PipelineStageFlags::COLOR_ATTACHMENT_OUTPUT,
-                vk::DependencyFlags::empty(),
-                &[],
-                &[],
-                &[image_barrier(
-                    images.a.handle(),
-                    vk::ImageLayout::UNDEFINED,
-                    vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
-                    vk::AccessFlags::empty(),
-                    vk::AccessFlags::COLOR_ATTACHMENT_WRITE,
-                )],
-            );
-            d.cmd_begin_rendering(cmd, &rendering);
-            d.cmd_bind_descriptor_sets(
-                cmd,
-                vk::PipelineBindPoint::GRAPHICS,
-                self.pipelines.draw_layout.handle(),
-                0,
-                &[slot.draw_set],
-                &[],
-            );
-            d.cmd_push_constants(
-                cmd,
-                self.pipelines.draw_layout.handle(),
-                vk::ShaderStageFlags::VERTEX | vk::ShaderStageFlags::FRAGMENT,
-                0,
-                &self.draw_push().to_bytes(),
-            );
             d.cmd_bind_vertex_buffers(cmd, 0, &[slot.instances.handle()], &[0]);
             for layer in &self.layers {
                 let r = layer.region;

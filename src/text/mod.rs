@@ -78,6 +78,20 @@ pub struct ShapedText {
     pub line_height: f32,
 }
 
+impl ShapedText {
+    /// Lines stacked `line_height` apart: as wide as the widest, at least one line tall.
+    pub fn from_lines(lines: Vec<ShapedLine>, line_height: f32) -> Self {
+        let width = lines.iter().map(|l| l.width).fold(0.0, f32::max);
+        let height = lines.len().max(1) as f32 * line_height;
+        ShapedText {
+            lines,
+            width,
+            height,
+            line_height,
+        }
+    }
+}
+
 /// How a glyph mask is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum MaskStyle {
@@ -351,7 +365,6 @@ impl TextEngine {
         buffer.shape_until_scroll(&mut self.fonts, false);
 
         let mut lines = Vec::new();
-        let mut width: f32 = 0.0;
         for run in buffer.layout_runs() {
             let glyphs = run
                 .glyphs
@@ -370,7 +383,6 @@ impl TextEngine {
                     },
                 })
                 .collect();
-            width = width.max(run.line_w);
             lines.push(ShapedLine {
                 baseline: run.line_y,
                 top: run.line_top,
@@ -378,14 +390,7 @@ impl TextEngine {
                 glyphs,
             });
         }
-        let line_height = spec.line_height.max(1.0);
-        let height = lines.len().max(1) as f32 * line_height;
-        ShapedText {
-            lines,
-            width,
-            height,
-            line_height,
-        }
+        ShapedText::from_lines(lines, spec.line_height.max(1.0))
     }
 
     /// CSS `line-height: normal` for a family at `size` px: the face's ascent + descent + line
