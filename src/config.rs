@@ -55,6 +55,9 @@ pub struct ServerConfig {
     /// HTTP/2 keep-alive pings to idle clients, so dead connections are noticed.
     #[serde(with = "humantime_serde")]
     pub http2_keepalive: Duration,
+    /// Browser origins (`https://editor.example.com`) allowed to call from a page: gRPC-Web and
+    /// REST CORS, and the only origins whose `access_token` cookie is accepted. Empty: none.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +69,7 @@ impl Default for ServerConfig {
             max_status_streams: 20_000,
             request_timeout: Duration::from_secs(30),
             http2_keepalive: Duration::from_secs(30),
+            allowed_origins: Vec::new(),
         }
     }
 }
