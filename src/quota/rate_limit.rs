@@ -101,8 +101,11 @@ impl<C: Clock + Clone> RateLimiter<C> {
         let limiter = self.limiter(class);
         limiter
             .check_key(&user.to_owned())
-            .map_err(|not_until| RateLimited {
-                retry_after: not_until.wait_time_from(limiter.clock().now()),
+            .map_err(|not_until| {
+                crate::telemetry::metrics().quota_rejected(crate::telemetry::QuotaRejection::Rate);
+                RateLimited {
+                    retry_after: not_until.wait_time_from(limiter.clock().now()),
+                }
             })
     }
 
