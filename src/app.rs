@@ -234,16 +234,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // Telemetry: Prometheus /metrics on its own admin listener.
     let metrics_addr = if config.telemetry.metrics_enabled {
         let listen = config.telemetry.metrics_listen;
-        let admin = crate::telemetry::serve_admin(
-            listen,
-            store.clone(),
-            wait_for_stop(stop_rx.clone()),
-        )
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: listen,
-            source,
-        })?;
+        let admin =
+            crate::telemetry::serve_admin(listen, store.clone(), wait_for_stop(stop_rx.clone()))
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: listen,
+                    source,
+                })?;
         tracing::info!(addr = %admin.addr, "serving Prometheus /metrics");
         background.push(admin.task);
         Some(admin.addr)

@@ -257,8 +257,10 @@ async fn job_span(store: &JobStore, job: &Job) -> tracing::Span {
     );
     match store.trace_context(&job.id).await {
         Ok(Some(traceparent)) => match context_from_traceparent(&traceparent) {
-            // Fails only when no OpenTelemetry layer is installed: nothing is exported then.
-            Some(parent) => drop(span.set_parent(parent)),
+            Some(parent) => {
+                // Fails only when no OpenTelemetry layer is installed: nothing is exported then.
+                let _ = span.set_parent(parent);
+            }
             None => tracing::warn!(job = %job.id, "the job's stored trace context is malformed"),
         },
         Ok(None) => {}

@@ -30,9 +30,33 @@ pub fn current_traceparent() -> Option<String> {
 /// A remote parent context from a stored or received `traceparent`; `None` when it is not a
 /// valid W3C value (wrong version, all-zero ids, bad hex, wrong length).
 pub fn context_from_traceparent(traceparent: &str) -> Option<Context> {
+    if !is_w3c_traceparent(traceparent.trim()) {
+        return None;
+    }
     let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.trim().to_owned())]);
     let cx = TraceContextPropagator::new().extract(&carrier);
     cx.span().span_context().is_valid().then_some(cx)
+}
+
+/// `version-traceid-spanid-flags` with exactly 2, 32, 16 and 2 lowercase hex digits, and not
+/// the forbidden version `ff` (the propagator alone accepts shorter ids).
+fn is_w3c_traceparent(value: &str) -> bool {
+    let lower_hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let parts: Vec<&str> = value.split('-').collect();
+    match parts.as_slice() {
+        [version, trace_id, span_id, flags] => {
+            lower_hex(version, 2)
+                && *version != "ff"
+                && lower_hex(trace_id, 32)
+                && lower_hex(span_id, 16)
+                && lower_hex(flags, 2)
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -122,9 +122,7 @@ fn tracer_provider(
         .with_timeout(config.export_timeout)
         .build()
         .map_err(|e| InitError::Exporter(e.to_string()))?;
-    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-        config.sampling_ratio,
-    )));
+    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sampling_ratio)));
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_sampler(sampler)

@@ -179,8 +179,7 @@ fn grpc_method(path: &str) -> Option<&str> {
     let ident = |s: &str, dots: bool| {
         !s.is_empty()
             && s.len() <= 128
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || (dots && c == '.'))
     };
     (ident(service, true) && ident(name, false)).then_some(method)
@@ -269,7 +268,8 @@ impl Observation {
                     (_, "UNIMPLEMENTED") | (None, _) => UNMATCHED.to_owned(),
                     (Some(method), _) => method.to_owned(),
                 };
-                self.span.record("rpc.grpc.status_code", self.grpc_status.unwrap_or(2));
+                self.span
+                    .record("rpc.grpc.status_code", self.grpc_status.unwrap_or(2));
                 let error = !matches!(code, "OK");
                 (method, code.to_owned(), error)
             }
@@ -413,6 +413,102 @@ mod tests {
         assert_eq!(grpc_code_name(8), "RESOURCE_EXHAUSTED");
         assert_eq!(grpc_code_name(16), "UNAUTHENTICATED");
         assert_eq!(grpc_code_name(99), "UNKNOWN");
+    }
+
+    /// A response body of one data frame and then `trailers`.
+    struct TestBody {
+        frames: std::collections::VecDeque<Frame<axum::body::Bytes>>,
+    }
+
+    impl Body for TestBody {
+        type Data = axum::body::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+            Poll::Ready(self.frames.pop_front().map(Ok))
+        }
+    }
+
+    fn sample(prefix: &str) -> Option<f64> {
+        let text = metrics().encode().expect("encode");
+        text.lines()
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+    }
+
+    #[tokio::test]
+    async fn a_grpc_call_is_counted_with_the_status_from_its_trailers() {
+        use tower::ServiceExt;
+        let inner = tower::service_fn(|_request: Request<()>| async {
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("8"));
+            let body = TestBody {
+                frames: [
+                    Frame::data(axum::body::Bytes::from_static(b"\0\0\0\0\0")),
+                    Frame::trailers(trailers),
+                ]
+                .into(),
+            };
+            Ok::<_, std::convert::Infallible>(Response::new(body))
+        });
+        let request = Request::post("/test.v1.LayerTest/Observe")
+            .header(http::header::CONTENT_TYPE, "application/grpc")
+            .body(())
+            .expect("request");
+        let labels =
+            "{protocol=\"grpc\",method=\"test.v1.LayerTest/Observe\",code=\"RESOURCE_EXHAUSTED\"}";
+        let counter = format!("renderd_rpc_requests_total{labels}");
+        let response = RequestLayer
+            .layer(inner)
+            .oneshot(request)
+            .await
+            .expect("call");
+        assert_eq!(sample(&counter), None, "not counted before the body ends");
+        let mut body = response.into_body();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            frame.expect("frame");
+        }
+        assert_eq!(sample(&counter), Some(1.0));
+        drop(body);
+        assert_eq!(sample(&counter), Some(1.0), "recorded once");
+        assert_eq!(
+            sample(&format!("renderd_rpc_duration_seconds_count{labels}")),
+            Some(1.0)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_http_request_is_counted_by_route_and_status_even_if_abandoned() {
+        use tower::ServiceExt;
+        let inner = tower::service_fn(|_request: Request<()>| async {
+            let body = TestBody {
+                frames: [Frame::data(axum::body::Bytes::from_static(b"{}"))].into(),
+            };
+            let mut response = Response::new(body);
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let request = Request::post("/api/layertest/0193a7c2-7d4e-7b1a-9f00-0123456789ab/cancel")
+            .body(())
+            .expect("request");
+        let response = RequestLayer
+            .layer(inner)
+            .oneshot(request)
+            .await
+            .expect("call");
+        // The client goes away before reading the body: counted when the body is dropped.
+        drop(response);
+        assert_eq!(
+            sample(
+                "renderd_rpc_requests_total{protocol=\"http\",method=\"POST /api/layertest/{id}/cancel\",code=\"429\"}"
+            ),
+            Some(1.0)
+        );
     }
 
     #[test]

@@ -214,6 +214,26 @@ impl Metrics {
             "Webhook delivery attempts by result (delivered, failed, gave_up)",
             webhook_deliveries.clone(),
         );
+        // Series that exist from the start (at 0), so that rates and alerts need no absent().
+        for kind in [
+            QuotaRejection::Daily,
+            QuotaRejection::Monthly,
+            QuotaRejection::Concurrent,
+            QuotaRejection::Rate,
+        ] {
+            let _series = quota_rejections.get_or_create(&KindLabels {
+                kind: kind.as_str(),
+            });
+        }
+        for result in [
+            WebhookDelivery::Delivered,
+            WebhookDelivery::Failed,
+            WebhookDelivery::GaveUp,
+        ] {
+            let _series = webhook_deliveries.get_or_create(&ResultLabels {
+                result: result.as_str(),
+            });
+        }
         Metrics {
             registry,
             rpc_requests,
@@ -327,7 +347,26 @@ mod tests {
 
     #[test]
     fn every_metric_is_registered_with_the_renderd_prefix() {
-        let text = Metrics::new().encode().expect("encode");
+        let m = Metrics::new();
+        let fresh = m.encode().expect("encode");
+        assert_eq!(
+            sample(&fresh, "renderd_quota_rejections_total{kind=\"monthly\"}"),
+            Some(0.0),
+            "rejection kinds exist from the start"
+        );
+        assert_eq!(
+            sample(
+                &fresh,
+                "renderd_webhook_deliveries_total{result=\"gave_up\"}"
+            ),
+            Some(0.0)
+        );
+        // Labelled families show up once they have a series.
+        m.rpc_finished(Protocol::grpc, "a.B/C", "OK", Duration::from_millis(1));
+        m.set_job_counts(&[]);
+        m.job_finished(JobState::Failed);
+        m.render_finished(1.0, "nvenc");
+        let text = m.encode().expect("encode");
         for name in [
             "renderd_rpc_requests",
             "renderd_rpc_duration_seconds",
@@ -380,7 +419,10 @@ mod tests {
             Some(2.0)
         );
         assert_eq!(
-            sample(&text, &format!("renderd_rpc_duration_seconds_count{labels}")),
+            sample(
+                &text,
+                &format!("renderd_rpc_duration_seconds_count{labels}")
+            ),
             Some(2.0)
         );
         let sum = sample(&text, &format!("renderd_rpc_duration_seconds_sum{labels}"))
@@ -420,7 +462,10 @@ mod tests {
             Some(1.0)
         );
         assert_eq!(
-            sample(&text, "renderd_webhook_deliveries_total{result=\"delivered\"}"),
+            sample(
+                &text,
+                "renderd_webhook_deliveries_total{result=\"delivered\"}"
+            ),
             Some(1.0)
         );
     }
