@@ -117,6 +117,8 @@ fn worker_id() -> String {
 pub struct Running {
     /// The address the server listens on (the real port when the configuration said 0).
     pub addr: SocketAddr,
+    /// Where Prometheus `/metrics` is served (`[telemetry] metrics_listen`), if enabled.
+    pub metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     workers: Arc<WorkerPool>,
@@ -142,6 +144,8 @@ impl Running {
         let mut server = self.server;
         let result = server_result(&mut server).await;
         tracing::info!("stopped");
+        // Telemetry: the spans of the last requests and renders go to the collector now.
+        let _ = tokio::task::spawn_blocking(crate::telemetry::flush_traces).await;
         result
     }
 
@@ -222,10 +226,27 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let (stop, stop_rx) = watch::channel(false);
     let hub = StatusHub::new(store.clone(), config.worker.status_poll);
-    let background = vec![
+    let mut background = vec![
         tokio::spawn(hub.clone().run_poller(wait_for_stop(stop_rx.clone()))),
         limiter.spawn_housekeeping(),
     ];
+
+    // Telemetry: Prometheus /metrics on its own admin listener.
+    let metrics_addr = if config.telemetry.metrics_enabled {
+        let listen = config.telemetry.metrics_listen;
+        let admin =
+            crate::telemetry::serve_admin(listen, store.clone(), wait_for_stop(stop_rx.clone()))
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: listen,
+                    source,
+                })?;
+        tracing::info!(addr = %admin.addr, "serving Prometheus /metrics");
+        background.push(admin.task);
+        Some(admin.addr)
+    } else {
+        None
+    };
     let finished_quota = quota.clone();
     let workers = Arc::new(WorkerPool::start(
         WorkerPoolParts {
@@ -304,6 +325,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .max_concurrent_streams(config.server.max_concurrent_streams)
         .http2_keepalive_interval(Some(config.server.http2_keepalive))
         .tcp_nodelay(true)
+        // Telemetry: outermost, so that every request (refused ones too) is traced and counted.
+        .layer(crate::telemetry::RequestLayer)
         .layer(auth_layer)
         .add_routes(routes);
     health.set_serving::<RenderServiceServer<RenderApi>>().await;
@@ -313,6 +336,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tracing::info!(%addr, "serving render.v1.RenderService, health, reflection and downloads");
     Ok(Running {
         addr,
+        metrics_addr,
         stop,
         server,
         workers,

@@ -21,4 +21,5 @@ pub mod quota;
 pub mod reference;
 pub mod scene;
 pub mod store;
+pub mod telemetry;
 pub mod text;

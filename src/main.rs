@@ -93,14 +93,25 @@ enum Command {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RENDERD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    if let Err(err) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(1);
+        }
+    };
+    // Logs (RENDERD_LOG filter, text or JSON) and, with an OTLP endpoint, trace export.
+    let telemetry = match renderd::telemetry::init(&config.telemetry) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(1);
+        }
+    };
+    let result = run(cli.command, config);
+    telemetry.shutdown();
+    if let Err(err) = result {
         eprintln!("error: {}", describe(&err));
         std::process::exit(1);
     }
@@ -123,9 +134,8 @@ fn describe(err: &anyhow::Error) -> String {
     out
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
-    match cli.command {
+fn run(command: Command, config: Config) -> Result<()> {
+    match command {
         Command::Render {
             scenario,
             input,
@@ -231,6 +241,9 @@ fn serve(config: Config) -> Result<()> {
     runtime()?.block_on(async {
         let mut running = renderd::app::start(config).await?;
         println!("listening on {}", running.addr);
+        if let Some(metrics) = running.metrics_addr {
+            println!("metrics on http://{metrics}/metrics");
+        }
         let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing the SIGTERM handler")?;
         tokio::select! {

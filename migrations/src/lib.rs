@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_jobs;
 mod m20261126_000002_add_jobs_updated_at;
+mod m20261126_000005_add_jobs_trace_context;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_jobs::Migration),
             Box::new(m20261126_000002_add_jobs_updated_at::Migration),
+            Box::new(m20261126_000005_add_jobs_trace_context::Migration),
         ]
     }
 }
@@ -110,6 +112,44 @@ mod tests {
             .expect("the row");
         let updated: String = row.try_get("", "updated_at").expect("updated_at");
         assert!(updated.starts_with("2026-11-01 10:00:05"), "{updated}");
+    }
+
+    #[tokio::test]
+    async fn trace_context_column_comes_and_goes() {
+        let db = Database::connect("sqlite::memory:")
+            .await
+            .expect("open in-memory SQLite");
+        Migrator::up(&db, None).await.expect("up");
+        let insert = "INSERT INTO jobs (id, owner, video_url, scenario_json, options, state, \
+             created_at, trace_context) VALUES ('j1', 'alice', 'file:///a.mp4', '{}', '{}', \
+             'queued', '2026-11-01 10:00:00+00:00', \
+             '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')";
+        db.execute_unprepared(insert)
+            .await
+            .expect("a row with a trace context");
+        let backend = db.get_database_backend();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT trace_context FROM jobs WHERE id = 'j1'",
+            ))
+            .await
+            .expect("select")
+            .expect("the row");
+        let stored: Option<String> = row.try_get("", "trace_context").expect("column");
+        assert_eq!(
+            stored.as_deref(),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        Migrator::down(&db, Some(1)).await.expect("down one");
+        let select = db
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT trace_context FROM jobs WHERE id = 'j1'",
+            ))
+            .await;
+        assert!(select.is_err(), "the column is gone after down");
+        Migrator::up(&db, None).await.expect("up again");
     }
 
     #[tokio::test]

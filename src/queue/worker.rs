@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::hub::{without_scenario, StatusHub};
 use super::WorkerConfig;
@@ -21,6 +23,7 @@ use crate::media::{InputResolver, OutputStore};
 use crate::pipeline::{EncoderChoice, RenderReport};
 use crate::progress::{CancelToken, Progress, RenderStage};
 use crate::store::{JobStore, ProgressUpdate, StoreError, StoreErrorKind};
+use crate::telemetry::{context_from_traceparent, metrics};
 
 /// Called with a job's final record after a worker of this replica ended it (the quota cache
 /// forgets the owner's usage).
@@ -235,7 +238,40 @@ async fn claim_loop(shared: Arc<Shared>) {
     }
 }
 
+/// Runs `job` in a job span that continues the trace of the request that created it.
 async fn run_job(shared: &Arc<Shared>, job: Job) {
+    let span = job_span(&shared.parts.store, &job).await;
+    run_claimed_job(shared, job).instrument(span).await;
+}
+
+/// The job's span: a root of its own in this task, child of the creating request's span
+/// (stored with the job) when that request was traced.
+async fn job_span(store: &JobStore, job: &Job) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "job",
+        otel.name = "job",
+        job.id = %job.id,
+        job.attempt = job.attempts,
+        job.state = tracing::field::Empty,
+    );
+    match store.trace_context(&job.id).await {
+        Ok(Some(traceparent)) => match context_from_traceparent(&traceparent) {
+            Some(parent) => {
+                // Fails only when no OpenTelemetry layer is installed: nothing is exported then.
+                let _ = span.set_parent(parent);
+            }
+            None => tracing::warn!(job = %job.id, "the job's stored trace context is malformed"),
+        },
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(job = %job.id, error = %err, "reading the job's trace context failed")
+        }
+    }
+    span
+}
+
+async fn run_claimed_job(shared: &Arc<Shared>, job: Job) {
     let id = job.id.clone();
     let running = Running {
         cancel: CancelToken::new(),
@@ -277,7 +313,12 @@ async fn run_job(shared: &Arc<Shared>, job: Job) {
         Ending::Abandon => store.get(&id).await,
     };
     let final_job = match recorded {
-        Ok(done) => Some(done),
+        Ok(done) => {
+            if done.state.is_terminal() {
+                metrics().job_finished(done.state);
+            }
+            Some(done)
+        }
         Err(err) => {
             if err.kind() != StoreErrorKind::LeaseLost {
                 tracing::error!(job = %id, error = %err, "recording the end of a job failed");
@@ -286,6 +327,7 @@ async fn run_job(shared: &Arc<Shared>, job: Job) {
         }
     };
     if let Some(done) = &final_job {
+        tracing::Span::current().record("job.state", done.state.as_str());
         tracing::info!(job = %id, state = %done.state, "job ended here");
         hub.publish(Arc::new(without_scenario(done.clone())));
         (shared.parts.on_finished)(done);
@@ -400,6 +442,7 @@ async fn execute(
     let fetched = parts
         .inputs
         .fetch(&url, job.id.as_str(), &running.cancel)
+        .instrument(tracing::info_span!("fetch_input"))
         .await
         .map_err(failed)?;
     tracker.set_stage(Stage::Rendering);
@@ -421,11 +464,28 @@ async fn execute(
     let engine = Arc::clone(&parts.engine);
     let cancel = running.cancel.clone();
     let sink_tracker = Arc::clone(tracker);
+    // A child of the job span (the current one); entered on the blocking thread.
+    let render_span = tracing::info_span!(
+        "render",
+        otel.name = "render",
+        frames = tracing::field::Empty,
+        fps = tracing::field::Empty,
+        encoder = tracing::field::Empty,
+    );
     let report: RenderReport = tokio::task::spawn_blocking(move || {
+        let _span = render_span.enter();
         // The input (a download) is deleted when `fetched` drops, after the render.
         let _input = fetched;
         let sink = move |p: &Progress| sink_tracker.on_progress(p);
-        engine.render(Arc::new(scene), &request, &sink, &cancel)
+        let report = engine.render(Arc::new(scene), &request, &sink, &cancel);
+        if let Ok(report) = &report {
+            let span = tracing::Span::current();
+            span.record("frames", report.frames);
+            span.record("fps", report.fps);
+            span.record("encoder", report.encoder.short_name());
+            metrics().render_finished(report.fps, report.encoder.short_name());
+        }
+        report
     })
     .await
     .map_err(join_failure)?
@@ -541,6 +601,7 @@ impl Tracker {
                 _ => p.fps,
             };
             let progress = &mut state.job.progress;
+            metrics().frames_rendered(p.frames_done.saturating_sub(progress.frames_done));
             let total = p.frames_total.max(p.frames_done);
             progress.stage = Some(match p.stage {
                 RenderStage::Probing | RenderStage::Rendering => Stage::Rendering,

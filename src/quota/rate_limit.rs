@@ -99,11 +99,12 @@ impl<C: Clock + Clone> RateLimiter<C> {
     /// Takes one request of `class` from `user`'s allowance, or says how long to wait.
     pub fn check(&self, user: &str, class: RpcClass) -> Result<(), RateLimited> {
         let limiter = self.limiter(class);
-        limiter
-            .check_key(&user.to_owned())
-            .map_err(|not_until| RateLimited {
+        limiter.check_key(&user.to_owned()).map_err(|not_until| {
+            crate::telemetry::metrics().quota_rejected(crate::telemetry::QuotaRejection::Rate);
+            RateLimited {
                 retry_after: not_until.wait_time_from(limiter.clock().now()),
-            })
+            }
+        })
     }
 
     /// Forgets users whose buckets are full again, and returns the memory.

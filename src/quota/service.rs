@@ -8,7 +8,7 @@ use moka::future::Cache;
 
 use super::{QuotaConfig, Windows};
 use crate::domain::job::Job;
-use crate::store::{JobStore, NewJob, StoreError, Usage};
+use crate::store::{JobStore, NewJob, QuotaKind, StoreError, Usage};
 
 /// At most this many owners' usage is cached at once.
 pub const USAGE_CACHE_CAPACITY: u64 = 100_000;
@@ -93,6 +93,13 @@ impl QuotaService {
         let limits = self.config.limits_for(plan, Utc::now());
         let owner = new.owner.clone();
         let result = self.store.create_within_quota(new, &limits).await;
+        if let Err(StoreError::QuotaExceeded { kind, .. }) = &result {
+            crate::telemetry::metrics().quota_rejected(match kind {
+                QuotaKind::Daily => crate::telemetry::QuotaRejection::Daily,
+                QuotaKind::Monthly => crate::telemetry::QuotaRejection::Monthly,
+                QuotaKind::Concurrent => crate::telemetry::QuotaRejection::Concurrent,
+            });
+        }
         self.invalidate(&owner).await;
         result
     }

@@ -217,6 +217,8 @@ fn job_from_model(row: jobs::Model) -> Result<Job, StoreError> {
         lease_owner,
         lease_expires_at,
         attempts,
+        // Read on its own by the worker that renders the job (JobStore::trace_context).
+        trace_context: _,
     } = row;
     let job_id = JobId::parse(&id).map_err(|e| corrupt(&id, e))?;
     let state: JobState = state.parse().map_err(|e| corrupt(&id, e))?;
@@ -450,6 +452,8 @@ impl JobStore {
             lease_owner: Set(None),
             lease_expires_at: Set(None),
             attempts: Set(0),
+            // The request span handling this create (see crate::telemetry::RequestLayer).
+            trace_context: Set(crate::telemetry::current_traceparent()),
         };
         let inserted = jobs::Entity::insert(row)
             .on_conflict_do_nothing_on([jobs::Column::Owner, jobs::Column::RequestId])
@@ -920,6 +924,35 @@ impl JobStore {
             monthly,
             concurrent,
         })
+    }
+
+    /// How many jobs are in each state (all owners), for the metrics.
+    pub async fn count_by_state(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = jobs::Entity::find()
+            .select_only()
+            .column(jobs::Column::State)
+            .column_as(jobs::Column::Id.count(), "n")
+            .group_by(jobs::Column::State)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|(state, n)| {
+                let parsed: JobState = state.parse().map_err(|e| corrupt("(jobs by state)", e))?;
+                Ok((parsed, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    /// The W3C `traceparent` of the request that created the job, if it was traced.
+    pub async fn trace_context(&self, id: &JobId) -> Result<Option<String>, StoreError> {
+        let stored: Option<Option<String>> = jobs::Entity::find_by_id(id.as_str().to_owned())
+            .select_only()
+            .column(jobs::Column::TraceContext)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        stored.ok_or_else(|| StoreError::NotFound(id.clone()))
     }
 
     /// An owner's usage: jobs created since `day_start` and since `month_start` (cancelled ones

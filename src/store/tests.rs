@@ -140,6 +140,7 @@ store_tests!(
     usage_skips_cancelled_jobs_and_counts_live_ones,
     create_within_quota_refuses_over_limit_and_replays_request_ids,
     concurrent_creates_never_exceed_the_concurrent_limit,
+    jobs_are_counted_by_state,
 );
 
 async fn create_is_idempotent_per_owner_and_request_id(store: &JobStore) {
@@ -755,4 +756,69 @@ async fn connect_reports_an_unreachable_database() {
         .expect_err("nothing listens on port 1");
     assert_eq!(err.kind(), StoreErrorKind::Unavailable);
     assert!(!err.to_string().contains("pw@"), "password masked: {err}");
+}
+
+async fn jobs_are_counted_by_state(store: &JobStore) {
+    assert_eq!(store.count_by_state().await.expect("count"), Vec::new());
+    for owner in ["a", "b", "c"] {
+        store.create(new_job(owner, None)).await.expect("create");
+    }
+    let claimed = store
+        .claim_next("w1", LEASE, 3)
+        .await
+        .expect("claim")
+        .expect("a queued job");
+    let mut counts = store.count_by_state().await.expect("count");
+    counts.sort_by_key(|(state, _)| state.as_str());
+    assert_eq!(
+        counts,
+        vec![(JobState::Queued, 2), (JobState::Running, 1)],
+        "claimed {}",
+        claimed.id
+    );
+}
+
+/// A create inside a traced request span stores that span's `traceparent`: same trace id as
+/// the caller's, the request span as parent. Outside any traced span, nothing is stored.
+#[tokio::test]
+async fn create_stores_the_current_request_trace_context() {
+    use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+    use tracing::Instrument;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let (store, _dir) = sqlite_store().await;
+    let (untraced, _) = store.create(new_job("alice", None)).await.expect("create");
+    assert_eq!(store.trace_context(&untraced.id).await.expect("read"), None);
+
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("store-test")));
+    let _default = tracing::subscriber::set_default(subscriber);
+    let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let span = tracing::info_span!("request");
+    span.set_parent(crate::telemetry::context_from_traceparent(caller).expect("valid"))
+        .expect("the OpenTelemetry layer is installed");
+    let request_span_id = span.context().span().span_context().span_id();
+    let (traced, _) = store
+        .create(new_job("alice", None))
+        .instrument(span)
+        .await
+        .expect("create");
+    let stored = store
+        .trace_context(&traced.id)
+        .await
+        .expect("read")
+        .expect("a trace context was stored");
+    let parent = crate::telemetry::context_from_traceparent(&stored).expect("stored value parses");
+    let parent_span = parent.span();
+    assert_eq!(
+        parent_span.span_context().trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(parent_span.span_context().span_id(), request_span_id);
+    assert!(matches!(
+        store.trace_context(&JobId::generate()).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
