@@ -17,6 +17,7 @@ use crate::pipeline::EncoderChoice;
 use crate::queue::WorkerConfig;
 use crate::quota::{QuotaConfig, RateLimitConfig};
 use crate::scene::Limits;
+use crate::webhook::WebhookConfig;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +37,7 @@ pub struct Config {
     pub fonts: FontsConfig,
     pub compose: ComposeOptions,
     pub assets: AssetConfig,
+    pub webhooks: WebhookConfig,
 }
 
 /// `[server]`: the one port that serves gRPC, health, reflection and downloads.

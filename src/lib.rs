@@ -22,3 +22,4 @@ pub mod reference;
 pub mod scene;
 pub mod store;
 pub mod text;
+pub mod webhook;

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_jobs;
 mod m20261126_000002_add_jobs_updated_at;
+mod m20261126_000004_create_webhook_outbox;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_jobs::Migration),
             Box::new(m20261126_000002_add_jobs_updated_at::Migration),
+            Box::new(m20261126_000004_create_webhook_outbox::Migration),
         ]
     }
 }
@@ -59,6 +61,7 @@ mod tests {
     async fn round_trip(db: &DatabaseConnection) {
         Migrator::up(db, None).await.expect("first up");
         assert!(table_exists(db, "jobs").await);
+        assert!(table_exists(db, "webhook_outbox").await);
         let indexes = index_names(db).await;
         for wanted in [
             "idx_jobs_owner_created_at",
@@ -72,6 +75,7 @@ mod tests {
         }
         Migrator::down(db, None).await.expect("down");
         assert!(!table_exists(db, "jobs").await);
+        assert!(!table_exists(db, "webhook_outbox").await);
         Migrator::up(db, None).await.expect("second up");
         assert!(table_exists(db, "jobs").await);
         assert_eq!(
@@ -110,6 +114,49 @@ mod tests {
             .expect("the row");
         let updated: String = row.try_get("", "updated_at").expect("updated_at");
         assert!(updated.starts_with("2026-11-01 10:00:05"), "{updated}");
+    }
+
+    #[tokio::test]
+    async fn webhook_outbox_is_indexed_for_the_delivery_scan_and_down_drops_the_callback() {
+        let db = Database::connect("sqlite::memory:")
+            .await
+            .expect("open in-memory SQLite");
+        Migrator::up(&db, None).await.expect("up");
+        let backend = db.get_database_backend();
+        let names: Vec<String> = db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'webhook_outbox' \
+                 AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            ))
+            .await
+            .expect("list indexes")
+            .into_iter()
+            .map(|row| row.try_get::<String>("", "name").expect("index name"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "idx_webhook_outbox_job_id",
+                "idx_webhook_outbox_state_next_attempt_at"
+            ]
+        );
+        let has_callback = |db: DatabaseConnection| async move {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    "SELECT COUNT(*) AS n FROM pragma_table_info('jobs') WHERE name = 'callback_url'",
+                ))
+                .await
+                .expect("table info")
+                .expect("COUNT returns a row");
+            row.try_get::<i64>("", "n").expect("count") == 1
+        };
+        assert!(has_callback(db.clone()).await);
+        Migrator::down(&db, Some(1)).await.expect("down one");
+        assert!(!has_callback(db.clone()).await);
+        assert!(!table_exists(&db, "webhook_outbox").await);
+        assert!(table_exists(&db, "jobs").await);
     }
 
     #[tokio::test]

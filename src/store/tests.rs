@@ -20,6 +20,7 @@ fn new_job(owner: &str, request_id: Option<&str>) -> NewJob {
         video_name: Some("clip.mp4".to_owned()),
         scenario_json: r#"{"version":"1.3","cues":[]}"#.to_owned(),
         options: serde_json::json!({"width": 1280, "height": 720, "fps": 30, "quality": 80}),
+        callback_url: None,
     }
 }
 
