@@ -47,7 +47,10 @@ pub fn retry_delay(attempt: u32, base: Duration, max: Duration) -> Duration {
         .with_jitter()
         .without_max_times()
         .build();
-    let index = usize::try_from(attempt.max(1) - 1).unwrap_or(usize::MAX);
+    // Past this many doublings every delay is capped at `max` (factor 2 from ≥ 1 ns passes any
+    // Duration), so later attempts read the same entry instead of walking the iterator.
+    const FLAT_AFTER: u32 = 128;
+    let index = usize::try_from(attempt.clamp(1, FLAT_AFTER) - 1).unwrap_or(0);
     schedule.skip(index).next().unwrap_or(max)
 }
 
