@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, UpdateMany,
@@ -248,8 +248,9 @@ fn bounded_error(error: &str) -> String {
 
 impl JobStore {
     /// Gives `owner` up to `limit` due events, leased until now + `lease` and with their
-    /// attempt counted, oldest due first. Events whose deadline passed unleased become
-    /// FAILED first. Each row is taken by one conditional UPDATE that re-checks it is still
+    /// attempt counted, oldest due first. Events whose deadline passed unleased (their
+    /// replica stopped; no retry is ever scheduled past the deadline) become FAILED first,
+    /// keeping their last error. Each row is taken by one conditional UPDATE that re-checks it is still
     /// due and unleased, so replicas sharing the database never deliver one attempt twice.
     pub async fn claim_webhook_events(
         &self,
@@ -269,9 +270,13 @@ impl JobStore {
             )
             .col_expr(
                 webhook_outbox::Column::LastError,
-                Expr::value(
-                    "the delivery deadline passed while no replica was delivering".to_owned(),
-                ),
+                Func::coalesce([
+                    Expr::col(webhook_outbox::Column::LastError).into(),
+                    Expr::value(
+                        "the delivery deadline passed while no replica was delivering".to_owned(),
+                    ),
+                ])
+                .into(),
             )
             .filter(webhook_outbox::Column::State.eq(DeliveryState::Pending.as_str()))
             .filter(webhook_outbox::Column::Deadline.lt(to_db(at)))

@@ -54,23 +54,21 @@ pub fn retry_delay(attempt: u32, base: Duration, max: Duration) -> Duration {
     schedule.skip(index).next().unwrap_or(max)
 }
 
-/// When to try an event again after its `attempts`-th attempt failed at `now`, never later
-/// than its deadline; `None` once the deadline is reached (the event has failed for good).
+/// When to try an event again after its `attempts`-th attempt failed at `now`; `None` when
+/// that would be after its deadline (the event has failed for good). No attempt is ever
+/// scheduled past the deadline, so a pending event past it has been abandoned by a replica
+/// that stopped, and the claim marks it failed.
 pub fn retry_at(
     attempts: u32,
     now: DateTime<Utc>,
     deadline: DateTime<Utc>,
     config: &WebhookConfig,
 ) -> Option<DateTime<Utc>> {
-    if now >= deadline {
-        return None;
-    }
     let delay = retry_delay(attempts, config.backoff_base, config.backoff_max);
-    let next = TimeDelta::from_std(delay)
+    TimeDelta::from_std(delay)
         .ok()
         .and_then(|d| now.checked_add_signed(d))
-        .unwrap_or(deadline);
-    Some(next.min(deadline))
+        .filter(|next| *next <= deadline)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -264,7 +262,7 @@ mod tests {
             ..WebhookConfig::default()
         };
         let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("t");
-        let deadline = now + TimeDelta::seconds(15);
+        let deadline = now + TimeDelta::seconds(25);
         let next = retry_at(1, now, deadline, &config).expect("before the deadline");
         assert!(
             next >= now + TimeDelta::seconds(10) && next <= deadline,
@@ -272,10 +270,10 @@ mod tests {
         );
         assert_eq!(
             retry_at(4, now, deadline, &config),
-            Some(deadline),
-            "a long backoff is cut to one last try at the deadline"
+            None,
+            "a wait of at least 60 s would end after the deadline"
         );
-        assert_eq!(retry_at(5, deadline, deadline, &config), None);
+        assert_eq!(retry_at(1, deadline, deadline, &config), None);
         assert_eq!(
             retry_at(5, deadline + TimeDelta::seconds(1), deadline, &config),
             None
