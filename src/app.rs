@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
@@ -125,6 +125,9 @@ pub struct Running {
     health: tonic_health::server::HealthReporter,
     grace: std::time::Duration,
     background: Vec<JoinHandle<()>>,
+    /// The webhook delivery task (when webhooks are configured); it releases its leases when
+    /// it stops, so it is awaited rather than aborted.
+    webhooks: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -138,6 +141,9 @@ impl Running {
             .await;
         self.stop.send_replace(true);
         self.workers.shutdown(self.grace).await;
+        if let Some(webhooks) = self.webhooks {
+            let _ = webhooks.await;
+        }
         for task in &self.background {
             task.abort();
         }
@@ -171,7 +177,9 @@ async fn server_result(
 /// Builds everything and starts serving on `config.server.listen`.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     tracing::info!(config = ?config, "starting");
-    let store = JobStore::connect(&config.database.url).await?;
+    let store = JobStore::connect(&config.database.url)
+        .await?
+        .with_webhook_deadline(config.webhooks.deadline);
     store.migrate().await?;
 
     let auth = effective_auth(&config)?;
@@ -247,6 +255,30 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     } else {
         None
     };
+    // Webhooks: terminal transitions write signed-event rows to the outbox (in the store's
+    // transactions); this task delivers them, woken when a job ends here.
+    config.webhooks.validate().map_err(config_error)?;
+    let callbacks =
+        Arc::new(crate::webhook::CallbackPolicy::new(&config.webhooks).map_err(config_error)?);
+    let webhook_wake = Arc::new(Notify::new());
+    let webhooks = match config.webhooks.signer().map_err(config_error)? {
+        Some(signer) => {
+            let links = Arc::clone(&outputs);
+            let parts = crate::webhook::DeliveryParts {
+                store: store.clone(),
+                config: config.webhooks.clone(),
+                signer,
+                download_link: Arc::new(move |job_id: &str| {
+                    Some(links.download_url(job_id, chrono::Utc::now()))
+                }),
+                wake: Arc::clone(&webhook_wake),
+                owner: worker_id(),
+            };
+            Some(crate::webhook::spawn_delivery(parts, stop_rx.clone()).map_err(config_error)?)
+        }
+        None => None,
+    };
+
     let finished_quota = quota.clone();
     let workers = Arc::new(WorkerPool::start(
         WorkerPoolParts {
@@ -257,6 +289,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             outputs: Arc::clone(&outputs),
             config: config.worker.clone(),
             on_finished: Arc::new(move |job| {
+                webhook_wake.notify_one();
                 let quota = finished_quota.clone();
                 let owner = job.owner.clone();
                 tokio::spawn(async move { quota.invalidate(&owner).await });
@@ -281,6 +314,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         parse_options: scene_parse_options(&config),
         output_limits: config.output_limits.clone(),
         default_quality: config.render.quality,
+        callbacks,
         streams: Arc::new(Semaphore::new(config.server.max_status_streams)),
         shutdown: stop_rx.clone(),
     };
@@ -343,6 +377,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         health,
         grace: config.worker.shutdown_grace,
         background,
+        webhooks,
     })
 }
 

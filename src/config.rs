@@ -18,6 +18,7 @@ use crate::queue::WorkerConfig;
 use crate::quota::{QuotaConfig, RateLimitConfig};
 use crate::scene::Limits;
 use crate::telemetry::TelemetryConfig;
+use crate::webhook::WebhookConfig;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,6 +39,7 @@ pub struct Config {
     pub compose: ComposeOptions,
     pub assets: AssetConfig,
     pub telemetry: TelemetryConfig,
+    pub webhooks: WebhookConfig,
 }
 
 /// `[server]`: the one port that serves gRPC, health, reflection and downloads.

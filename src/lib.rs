@@ -23,3 +23,4 @@ pub mod scene;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+pub mod webhook;

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_jobs;
 mod m20261126_000002_add_jobs_updated_at;
+mod m20261126_000004_create_webhook_outbox;
 mod m20261126_000005_add_jobs_trace_context;
 
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_jobs::Migration),
             Box::new(m20261126_000002_add_jobs_updated_at::Migration),
+            Box::new(m20261126_000004_create_webhook_outbox::Migration),
             Box::new(m20261126_000005_add_jobs_trace_context::Migration),
         ]
     }
@@ -25,6 +27,18 @@ impl MigratorTrait for Migrator {
 mod tests {
     use super::*;
     use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+
+    /// Rolls back every migration from the newest down to and including `name`, so a test of
+    /// one migration's `down` holds whatever migrations come after it.
+    async fn down_through(db: &DatabaseConnection, name: &str) {
+        let migrations = Migrator::migrations();
+        let position = migrations
+            .iter()
+            .position(|m| m.name() == name)
+            .expect("a known migration");
+        let steps = u32::try_from(migrations.len() - position).expect("few migrations");
+        Migrator::down(db, Some(steps)).await.expect("down");
+    }
 
     async fn table_exists(db: &DatabaseConnection, table: &str) -> bool {
         let backend = db.get_database_backend();
@@ -61,6 +75,7 @@ mod tests {
     async fn round_trip(db: &DatabaseConnection) {
         Migrator::up(db, None).await.expect("first up");
         assert!(table_exists(db, "jobs").await);
+        assert!(table_exists(db, "webhook_outbox").await);
         let indexes = index_names(db).await;
         for wanted in [
             "idx_jobs_owner_created_at",
@@ -74,6 +89,7 @@ mod tests {
         }
         Migrator::down(db, None).await.expect("down");
         assert!(!table_exists(db, "jobs").await);
+        assert!(!table_exists(db, "webhook_outbox").await);
         Migrator::up(db, None).await.expect("second up");
         assert!(table_exists(db, "jobs").await);
         assert_eq!(
@@ -141,7 +157,7 @@ mod tests {
             stored.as_deref(),
             Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
         );
-        Migrator::down(&db, Some(1)).await.expect("down one");
+        down_through(&db, "m20261126_000005_add_jobs_trace_context").await;
         let select = db
             .query_one_raw(Statement::from_string(
                 backend,
@@ -150,6 +166,46 @@ mod tests {
             .await;
         assert!(select.is_err(), "the column is gone after down");
         Migrator::up(&db, None).await.expect("up again");
+    async fn webhook_outbox_is_indexed_for_the_delivery_scan_and_down_drops_the_callback() {
+        let db = Database::connect("sqlite::memory:")
+            .await
+            .expect("open in-memory SQLite");
+        Migrator::up(&db, None).await.expect("up");
+        let backend = db.get_database_backend();
+        let names: Vec<String> = db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'webhook_outbox' \
+                 AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            ))
+            .await
+            .expect("list indexes")
+            .into_iter()
+            .map(|row| row.try_get::<String>("", "name").expect("index name"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "idx_webhook_outbox_job_id",
+                "idx_webhook_outbox_state_next_attempt_at"
+            ]
+        );
+        let has_callback = |db: DatabaseConnection| async move {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    "SELECT COUNT(*) AS n FROM pragma_table_info('jobs') WHERE name = 'callback_url'",
+                ))
+                .await
+                .expect("table info")
+                .expect("COUNT returns a row");
+            row.try_get::<i64>("", "n").expect("count") == 1
+        };
+        assert!(has_callback(db.clone()).await);
+        down_through(&db, "m20261126_000004_create_webhook_outbox").await;
+        assert!(!has_callback(db.clone()).await);
+        assert!(!table_exists(&db, "webhook_outbox").await);
+        assert!(table_exists(&db, "jobs").await);
     }
 
     #[tokio::test]

@@ -275,6 +275,8 @@ pub struct Job {
     pub lease: Option<Lease>,
     /// How many times a worker has claimed the job.
     pub attempts: u32,
+    /// Where the job's terminal state is announced by a signed webhook, if anywhere.
+    pub callback_url: Option<String>,
 }
 
 /// How a worker ends a job.

@@ -244,6 +244,7 @@ pub fn render_job(job: &Job, download_url: Option<String>) -> pb::RenderJob {
         video_url: job.video_url.clone(),
         video_name: video_name(job),
         options: Some(options_to_pb(&options)),
+        callback_url: job.callback_url.clone().unwrap_or_default(),
     }
 }
 
@@ -326,6 +327,7 @@ mod tests {
             output: None,
             lease: None,
             attempts: 1,
+            callback_url: Some("https://hooks.example.com/renderd".into()),
         }
     }
 
@@ -343,6 +345,7 @@ mod tests {
         assert_eq!(pb_job.encoder, pb::Encoder::X264 as i32);
         assert_eq!(pb_job.video_name, "talk.mp4", "named after the URL's file");
         assert_eq!(pb_job.request_id, "req-1");
+        assert_eq!(pb_job.callback_url, "https://hooks.example.com/renderd");
         let created = pb_job.create_time.expect("created");
         assert_eq!(
             (created.seconds, created.nanos),

@@ -241,6 +241,7 @@ mod tests {
                 quality: 90,
                 encoder_preference: pb::Encoder::Nvenc as i32,
             }),
+            callback_url: "https://hooks.example.com/renderd".into(),
         };
         let bytes = job.encode_to_vec();
         let decoded = pb::RenderJob::decode(bytes.as_slice()).expect("RenderJob decodes");

@@ -47,6 +47,8 @@ pub struct RenderApi {
     pub parse_options: ParseOptions,
     pub output_limits: OutputLimits,
     pub default_quality: u8,
+    /// Which `callback_url`s jobs may name (`[webhooks]`).
+    pub callbacks: Arc<crate::webhook::CallbackPolicy>,
     /// Open StatusStream slots on this replica.
     pub streams: Arc<Semaphore>,
     /// Becomes true when the server shuts down: streams end with UNAVAILABLE so clients
@@ -131,8 +133,10 @@ impl RenderApi {
             scenario_json,
             options,
             video_name,
+            callback_url,
         } = request;
         let mut problems: Vec<(String, String)> = Vec::new();
+        problems.extend(self.callbacks.violation(callback_url));
         if request_id.chars().count() > MAX_REQUEST_ID_CHARS
             || request_id.chars().any(|c| c.is_control())
         {
@@ -275,6 +279,7 @@ impl RenderService for RenderApi {
             scenario_json,
             options: _,
             video_name,
+            callback_url,
         } = body;
         let new = NewJob {
             owner: caller.principal.user_id.clone(),
@@ -283,6 +288,7 @@ impl RenderService for RenderApi {
             video_name: (!video_name.is_empty()).then_some(video_name),
             scenario_json,
             options: options.to_json(),
+            callback_url: (!callback_url.is_empty()).then_some(callback_url),
         };
         let (job, created) = self
             .quota

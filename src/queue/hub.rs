@@ -250,6 +250,7 @@ mod tests {
             video_name: None,
             scenario_json: "{}".into(),
             options: serde_json::json!({}),
+            callback_url: None,
         }
     }
 

@@ -13,6 +13,7 @@ use sea_orm::{
 
 use super::entity::jobs;
 use super::error::{QuotaKind, StoreError};
+use super::outbox::{record_terminal_event, DEFAULT_WEBHOOK_DEADLINE};
 use super::page_token::PageToken;
 use crate::domain::job::{
     Job, JobFailure, JobId, JobOutcome, JobOutput, JobProgress, JobState, Lease, Stage,
@@ -44,6 +45,8 @@ pub struct NewJob {
     pub video_name: Option<String>,
     pub scenario_json: String,
     pub options: serde_json::Value,
+    /// Validated by the caller (`crate::webhook::CallbackPolicy`); `None` means no webhook.
+    pub callback_url: Option<String>,
 }
 
 /// A worker's current view of a running job. `percent` and `frames_done` are stored as the
@@ -95,24 +98,26 @@ impl QuotaLimits {
 #[derive(Clone, Debug)]
 pub struct JobStore {
     db: DatabaseConnection,
+    /// How long the webhook event of a terminal transition is retried.
+    webhook_deadline: Duration,
 }
 
 /// Timestamps are kept to the microsecond, PostgreSQL's precision, so a value read back
 /// compares equal to the one written (page tokens rely on it).
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     truncate_to_micros(Utc::now())
 }
 
-fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+pub(super) fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
         .unwrap_or(t)
 }
 
-fn to_db(t: DateTime<Utc>) -> sea_orm::prelude::DateTimeWithTimeZone {
+pub(super) fn to_db(t: DateTime<Utc>) -> sea_orm::prelude::DateTimeWithTimeZone {
     t.fixed_offset()
 }
 
-fn lease_deadline(from: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+pub(super) fn lease_deadline(from: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     let lease = TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
     truncate_to_micros(
         from.checked_add_signed(lease)
@@ -219,6 +224,7 @@ fn job_from_model(row: jobs::Model) -> Result<Job, StoreError> {
         attempts,
         // Read on its own by the worker that renders the job (JobStore::trace_context).
         trace_context: _,
+        callback_url,
     } = row;
     let job_id = JobId::parse(&id).map_err(|e| corrupt(&id, e))?;
     let state: JobState = state.parse().map_err(|e| corrupt(&id, e))?;
@@ -274,6 +280,7 @@ fn job_from_model(row: jobs::Model) -> Result<Job, StoreError> {
         failure,
         output,
         lease,
+        callback_url,
     })
 }
 
@@ -346,7 +353,16 @@ impl JobStore {
         let db = Database::connect(options)
             .await
             .map_err(|source| StoreError::Connect { url, source })?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            webhook_deadline: DEFAULT_WEBHOOK_DEADLINE,
+        })
+    }
+
+    /// The same store, writing webhook events that are retried for `deadline`.
+    pub fn with_webhook_deadline(mut self, deadline: Duration) -> Self {
+        self.webhook_deadline = deadline;
+        self
     }
 
     /// Brings the schema up to date with every migration in the `migration` crate.
@@ -367,7 +383,7 @@ impl JobStore {
 
     /// A transaction that holds the write lock from its first statement: on SQLite
     /// `BEGIN IMMEDIATE`, so read-then-write sequences in it cannot interleave with other writers.
-    async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+    pub(super) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
         let txn = match self.backend() {
             DbBackend::Sqlite => {
                 self.db
@@ -422,6 +438,7 @@ impl JobStore {
             video_name,
             scenario_json,
             options,
+            callback_url,
         } = new;
         let created = to_db(now());
         let row = jobs::ActiveModel {
@@ -454,6 +471,7 @@ impl JobStore {
             attempts: Set(0),
             // The request span handling this create (see crate::telemetry::RequestLayer).
             trace_context: Set(crate::telemetry::current_traceparent()),
+            callback_url: Set(callback_url),
         };
         let inserted = jobs::Entity::insert(row)
             .on_conflict_do_nothing_on([jobs::Column::Owner, jobs::Column::RequestId])
@@ -621,7 +639,7 @@ impl JobStore {
     ) -> Result<Option<Job>, StoreError> {
         let at = now();
         let txn = self.begin_write().await?;
-        release_lease(change_jobs(at))
+        let exhausted = release_lease(change_jobs(at))
             .col_expr(jobs::Column::State, Expr::value(JobState::Failed.as_str()))
             .col_expr(jobs::Column::ErrorCode, Expr::value(ATTEMPTS_EXHAUSTED_CODE))
             .col_expr(
@@ -634,8 +652,11 @@ impl JobStore {
             .filter(jobs::Column::State.eq(JobState::Running.as_str()))
             .filter(jobs::Column::LeaseExpiresAt.lt(to_db(at)))
             .filter(jobs::Column::Attempts.gte(i64::from(max_attempts)))
-            .exec(&txn)
+            .exec_with_returning(&txn)
             .await?;
+        for row in exhausted {
+            record_terminal_event(&txn, &job_from_model(row)?, self.webhook_deadline).await?;
+        }
 
         let candidate = match self.backend() {
             DbBackend::Postgres => {
@@ -823,11 +844,10 @@ impl JobStore {
             }
             JobOutcome::Cancelled => {}
         }
-        let rows = update
-            .filter(held_by(id, worker_id))
-            .exec_with_returning(&self.db)
-            .await?;
-        if let Some(job) = one_job(rows)? {
+        if let Some(job) = self
+            .end_with_event(update.filter(held_by(id, worker_id)))
+            .await?
+        {
             return Ok(job);
         }
         let current = self.get(id).await?;
@@ -853,7 +873,7 @@ impl JobStore {
     /// progress write. Cancelling a succeeded or failed job is [`StoreError::IllegalTransition`].
     pub async fn cancel(&self, id: &JobId) -> Result<Job, StoreError> {
         let at = now();
-        let rows = end_job(change_jobs(at), at)
+        let update = end_job(change_jobs(at), at)
             .col_expr(
                 jobs::Column::State,
                 Expr::value(JobState::Cancelled.as_str()),
@@ -861,10 +881,8 @@ impl JobStore {
             .filter(jobs::Column::Id.eq(id.as_str()))
             .filter(
                 jobs::Column::State.is_in([JobState::Queued.as_str(), JobState::Running.as_str()]),
-            )
-            .exec_with_returning(&self.db)
-            .await?;
-        if let Some(job) = one_job(rows)? {
+            );
+        if let Some(job) = self.end_with_event(update).await? {
             return Ok(job);
         }
         let current = self.get(id).await?;
@@ -876,6 +894,21 @@ impl JobStore {
                 to: JobState::Cancelled,
             }),
         }
+    }
+
+    /// Runs a guarded update that moves one job to a terminal state and, in the same
+    /// transaction, writes its webhook event; `None` when the guard matched nothing.
+    async fn end_with_event(
+        &self,
+        update: UpdateMany<jobs::Entity>,
+    ) -> Result<Option<Job>, StoreError> {
+        let txn = self.begin_write().await?;
+        let ended = one_job(update.exec_with_returning(&txn).await?)?;
+        if let Some(job) = &ended {
+            record_terminal_event(&txn, job, self.webhook_deadline).await?;
+        }
+        txn.commit().await?;
+        Ok(ended)
     }
 
     /// Hands a job that `worker_id` holds back to the queue (graceful shutdown); the claim it

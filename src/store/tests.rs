@@ -20,6 +20,7 @@ fn new_job(owner: &str, request_id: Option<&str>) -> NewJob {
         video_name: Some("clip.mp4".to_owned()),
         scenario_json: r#"{"version":"1.3","cues":[]}"#.to_owned(),
         options: serde_json::json!({"width": 1280, "height": 720, "fps": 30, "quality": 80}),
+        callback_url: None,
     }
 }
 
@@ -141,6 +142,9 @@ store_tests!(
     create_within_quota_refuses_over_limit_and_replays_request_ids,
     concurrent_creates_never_exceed_the_concurrent_limit,
     jobs_are_counted_by_state,
+    terminal_transitions_write_one_webhook_event_each,
+    webhook_events_are_leased_once_retried_and_delivered,
+    webhook_events_past_their_deadline_fail,
 );
 
 async fn create_is_idempotent_per_owner_and_request_id(store: &JobStore) {
@@ -820,5 +824,309 @@ async fn create_stores_the_current_request_trace_context() {
     assert!(matches!(
         store.trace_context(&JobId::generate()).await,
         Err(StoreError::NotFound(_))
-    ));
+    ));}
+
+const HOOK: &str = "https://hooks.example.com/renderd";
+
+fn hooked_job(owner: &str) -> NewJob {
+    NewJob {
+        callback_url: Some(HOOK.to_owned()),
+        ..new_job(owner, None)
+    }
+}
+
+/// Claims the oldest queued job as `worker`, asserting it is `id`.
+async fn claim_exactly(store: &JobStore, worker: &str, id: &JobId) {
+    let job = store
+        .claim_next(worker, LEASE, 3)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(&job.id, id);
+}
+
+async fn terminal_transitions_write_one_webhook_event_each(store: &JobStore) {
+    let output = JobOutput {
+        path: "/data/outputs/x.mp4".to_owned(),
+        size_bytes: 4_321,
+        duration_seconds: 1.5,
+    };
+    // Succeeded: one event carrying the job, the output (its link added at delivery).
+    let (ok, _) = store.create(hooked_job("alice")).await.expect("create");
+    assert_eq!(ok.callback_url.as_deref(), Some(HOOK));
+    assert!(store
+        .webhook_deliveries(&ok.id)
+        .await
+        .expect("none yet")
+        .is_empty());
+    claim_exactly(store, "w1", &ok.id).await;
+    assert!(
+        store
+            .webhook_deliveries(&ok.id)
+            .await
+            .expect("running")
+            .is_empty(),
+        "only terminal states are announced"
+    );
+    store
+        .finish(&ok.id, "w1", JobOutcome::Succeeded(output.clone()))
+        .await
+        .expect("succeed");
+    let events = store.webhook_deliveries(&ok.id).await.expect("events");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event.event_type, "render.succeeded");
+    assert_eq!(event.url, HOOK);
+    assert_eq!(event.state, DeliveryState::Pending);
+    assert_eq!(event.attempts, 0);
+    assert!(uuid::Uuid::parse_str(&event.event_id).is_ok_and(|u| u.get_version_num() == 7));
+    assert!(event.deadline > event.created_at);
+    let p = &event.payload;
+    assert_eq!(p["id"], event.event_id.as_str());
+    assert_eq!(p["type"], "render.succeeded");
+    assert_eq!(p["job"]["id"], ok.id.as_str());
+    assert_eq!(p["job"]["owner"], "alice");
+    assert_eq!(p["job"]["state"], "SUCCEEDED");
+    assert_eq!(p["job"]["output"]["size_bytes"], 4_321);
+    assert_eq!(p["job"]["output"]["duration_seconds"], 1.5);
+    assert!(p["job"]["output"]["download_url"].is_null());
+    assert!(p["job"]["failure"].is_null());
+    // A rejected second transition writes nothing.
+    store.cancel(&ok.id).await.expect_err("already succeeded");
+    assert_eq!(
+        store
+            .webhook_deliveries(&ok.id)
+            .await
+            .expect("events")
+            .len(),
+        1
+    );
+
+    // Failed, with its code and message.
+    let (bad, _) = store.create(hooked_job("alice")).await.expect("create");
+    claim_exactly(store, "w1", &bad.id).await;
+    store
+        .finish(
+            &bad.id,
+            "w1",
+            JobOutcome::Failed(JobFailure {
+                code: "FFMPEG_ERROR".into(),
+                message: "the decoder gave up".into(),
+            }),
+        )
+        .await
+        .expect("fail");
+    let events = store.webhook_deliveries(&bad.id).await.expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "render.failed");
+    assert_eq!(events[0].payload["job"]["failure"]["code"], "FFMPEG_ERROR");
+    assert_eq!(
+        events[0].payload["job"]["failure"]["message"],
+        "the decoder gave up"
+    );
+    assert!(events[0].payload["job"]["output"].is_null());
+
+    // Cancelled while queued, cancelled again (idempotent): one event.
+    let (cancelled, _) = store.create(hooked_job("bob")).await.expect("create");
+    store.cancel(&cancelled.id).await.expect("cancel");
+    store.cancel(&cancelled.id).await.expect("cancel again");
+    let events = store
+        .webhook_deliveries(&cancelled.id)
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "render.cancelled");
+    assert_eq!(events[0].payload["job"]["state"], "CANCELLED");
+
+    // A job without a callback never has events.
+    let (plain, _) = store.create(new_job("carol", None)).await.expect("create");
+    store.cancel(&plain.id).await.expect("cancel");
+    assert!(store
+        .webhook_deliveries(&plain.id)
+        .await
+        .expect("none")
+        .is_empty());
+
+    // A job whose workers kept dying fails at a claim: that is announced too.
+    let (dying, _) = store.create(hooked_job("dave")).await.expect("create");
+    let taken = store
+        .claim_next("w1", Duration::ZERO, 1)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(taken.id, dying.id);
+    let_lease_expire().await;
+    assert!(store
+        .claim_next("w2", LEASE, 1)
+        .await
+        .expect("claim")
+        .is_none());
+    let events = store.webhook_deliveries(&dying.id).await.expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "render.failed");
+    assert_eq!(
+        events[0].payload["job"]["failure"]["code"],
+        ATTEMPTS_EXHAUSTED_CODE
+    );
+}
+
+async fn webhook_events_are_leased_once_retried_and_delivered(store: &JobStore) {
+    let (job, _) = store.create(hooked_job("alice")).await.expect("create");
+    store.cancel(&job.id).await.expect("cancel");
+    let event_id = store.webhook_deliveries(&job.id).await.expect("events")[0]
+        .event_id
+        .clone();
+
+    // Two replicas claim at once: exactly one gets the event.
+    let (a, b) = tokio::join!(
+        store.claim_webhook_events("r1", LEASE, 10),
+        store.claim_webhook_events("r2", LEASE, 10)
+    );
+    let (a, b) = (a.expect("r1 claims"), b.expect("r2 claims"));
+    assert_eq!(a.len() + b.len(), 1, "{a:?} {b:?}");
+    let (holder, other) = if a.is_empty() {
+        ("r2", "r1")
+    } else {
+        ("r1", "r2")
+    };
+    let claimed = a.into_iter().chain(b).next().expect("one");
+    assert_eq!(claimed.event_id, event_id);
+    assert_eq!(claimed.attempts, 1);
+    assert!(store
+        .claim_webhook_events(other, LEASE, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    assert!(!store
+        .webhook_delivered(&event_id, other)
+        .await
+        .expect("not the holder"));
+
+    // A failed attempt waits until its retry time, keeping its event id.
+    let later = Utc::now() + TimeDelta::hours(1);
+    assert!(store
+        .webhook_attempt_failed(
+            &event_id,
+            holder,
+            "HTTP 500 Internal Server Error",
+            Some(later)
+        )
+        .await
+        .expect("record"));
+    assert!(store
+        .claim_webhook_events(holder, LEASE, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    let pending = &store.webhook_deliveries(&job.id).await.expect("events")[0];
+    assert_eq!(pending.state, DeliveryState::Pending);
+    assert_eq!(
+        pending.last_error.as_deref(),
+        Some("HTTP 500 Internal Server Error")
+    );
+    assert!(pending.next_attempt_at > Utc::now());
+
+    // Recording released the lease: the same holder cannot record twice.
+    assert!(!store
+        .webhook_attempt_failed(&event_id, holder, "again", Some(Utc::now()))
+        .await
+        .expect("record"));
+
+    // A lease that runs out (its replica died mid-attempt) is taken over.
+    let (job2, _) = store.create(hooked_job("bob")).await.expect("create");
+    store.cancel(&job2.id).await.expect("cancel");
+    let first = store
+        .claim_webhook_events("dying", Duration::ZERO, 10)
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 1);
+    let_lease_expire().await;
+    let retaken = store
+        .claim_webhook_events("r3", LEASE, 10)
+        .await
+        .expect("claim");
+    assert_eq!(retaken.len(), 1);
+    assert_eq!(retaken[0].event_id, first[0].event_id);
+    assert_eq!(retaken[0].attempts, 2, "the lost attempt counts");
+    assert!(!store
+        .webhook_delivered(&first[0].event_id, "dying")
+        .await
+        .expect("stale holder"));
+    assert!(store
+        .webhook_delivered(&first[0].event_id, "r3")
+        .await
+        .expect("holder"));
+    let done = &store.webhook_deliveries(&job2.id).await.expect("events")[0];
+    assert_eq!(done.state, DeliveryState::Delivered);
+    assert!(done.delivered_at.is_some() && done.last_error.is_none());
+    assert!(store
+        .claim_webhook_events("r3", LEASE, 10)
+        .await
+        .expect("claim")
+        .iter()
+        .all(|e| e.event_id != done.event_id));
+
+    // Shutdown releases held leases without counting a failure.
+    let (job3, _) = store.create(hooked_job("carol")).await.expect("create");
+    store.cancel(&job3.id).await.expect("cancel");
+    let held = store
+        .claim_webhook_events("r4", LEASE, 10)
+        .await
+        .expect("claim");
+    assert!(held.iter().any(|e| e.job_id == job3.id));
+    assert!(store.release_webhook_leases("r4").await.expect("release") >= 1);
+    let again = store
+        .claim_webhook_events("r5", LEASE, 10)
+        .await
+        .expect("claim");
+    assert!(again.iter().any(|e| e.job_id == job3.id));
+    assert_eq!(
+        store
+            .claim_webhook_events("r5", LEASE, 0)
+            .await
+            .expect("limit 0")
+            .len(),
+        0
+    );
+}
+
+async fn webhook_events_past_their_deadline_fail(store: &JobStore) {
+    let store = store.clone().with_webhook_deadline(Duration::ZERO);
+    let (job, _) = store.create(hooked_job("alice")).await.expect("create");
+    store.cancel(&job.id).await.expect("cancel");
+    let_lease_expire().await;
+    assert!(store
+        .claim_webhook_events("r1", LEASE, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    let event = &store.webhook_deliveries(&job.id).await.expect("events")[0];
+    assert_eq!(event.state, DeliveryState::Failed);
+    assert_eq!(event.attempts, 0);
+    assert!(event
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("deadline")));
+
+    // A final failed attempt (no retry time) fails the event for good.
+    let store = store.with_webhook_deadline(Duration::from_secs(3600));
+    let (job, _) = store.create(hooked_job("bob")).await.expect("create");
+    store.cancel(&job.id).await.expect("cancel");
+    let claimed = store
+        .claim_webhook_events("r1", LEASE, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert!(store
+        .webhook_attempt_failed(&claimed[0].event_id, "r1", "HTTP 503", None)
+        .await
+        .expect("record"));
+    let event = &store.webhook_deliveries(&job.id).await.expect("events")[0];
+    assert_eq!(event.state, DeliveryState::Failed);
+    assert_eq!(event.attempts, 1);
+    assert!(store
+        .claim_webhook_events("r1", LEASE, 10)
+        .await
+        .expect("claim")
+        .is_empty());
 }

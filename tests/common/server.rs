@@ -110,6 +110,7 @@ pub fn create_request(request_id: &str, video: &Path, size: (i32, i32)) -> pb::C
             ..Default::default()
         }),
         video_name: String::new(),
+        callback_url: String::new(),
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Model {
     pub lease_expires_at: Option<DateTimeWithTimeZone>,
     pub attempts: i32,
     pub trace_context: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub callback_url: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,3 +3,4 @@
 pub mod prelude;
 
 pub mod jobs;
+pub mod webhook_outbox;
