@@ -12,6 +12,7 @@ use crate::auth::AuthConfig;
 use crate::compose::ComposeOptions;
 use crate::gpu::GpuConfig;
 use crate::media::assets::AssetConfig;
+use crate::media::storage::StorageConfig;
 use crate::media::{MediaConfig, OutputConfig};
 use crate::pipeline::EncoderChoice;
 use crate::queue::WorkerConfig;
@@ -36,6 +37,7 @@ pub struct Config {
     pub fonts: FontsConfig,
     pub compose: ComposeOptions,
     pub assets: AssetConfig,
+    pub storage: StorageConfig,
 }
 
 /// `[server]`: the one port that serves gRPC, health, reflection and downloads.

@@ -42,6 +42,8 @@ pub struct Model {
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTimeWithTimeZone>,
     pub attempts: i32,
+    pub output_expires_at: Option<DateTimeWithTimeZone>,
+    pub output_expired_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
