@@ -1031,6 +1031,86 @@ mod tests {
         }
     }
 
+    /// A fixture that also accepts `s3://inputs/…`, its storage at a port nothing listens on.
+    fn s3_fixture() -> Fixture {
+        use crate::media::storage::{S3Config, StorageConfig};
+        let Fixture { tmp, resolver } = fixture();
+        let config = StorageConfig {
+            input_buckets: vec!["inputs".into()],
+            s3: S3Config {
+                endpoint: Some("http://127.0.0.1:9".into()),
+                access_key_id: Some("test".into()),
+                secret_access_key: Some("test".into()),
+                max_retries: 0,
+                connect_timeout: Duration::from_millis(500),
+                ..S3Config::default()
+            },
+            ..StorageConfig::default()
+        };
+        let objects = ObjectStorage::new(&config)
+            .expect("storage")
+            .expect("a bucket is configured");
+        Fixture {
+            tmp,
+            resolver: resolver.with_object_storage(Arc::new(objects)),
+        }
+    }
+
+    #[test]
+    fn s3_urls_follow_the_bucket_list() {
+        let f = s3_fixture();
+        let checked = f
+            .resolver
+            .check("s3://inputs/clips/My%20Clip.MP4")
+            .expect("allowed bucket");
+        assert!(checked.is_remote());
+        assert_eq!(checked.file_name().as_deref(), Some("My Clip.MP4"));
+        assert_eq!(checked.to_string(), "s3://inputs/clips/My Clip.MP4");
+        for (url, expected) in [
+            ("s3://outputs/a.mp4", "bucket"),
+            ("s3://inputs/a.exe", "extension"),
+            ("s3://inputs/a//b.mp4", "invalid"),
+            ("s3://inputs/../b.mp4", "invalid"),
+            ("s3://inputs", "invalid"),
+            ("s3://key@inputs/a.mp4", "invalid"),
+        ] {
+            let err = err_of(f.resolver.check(url));
+            let kind = match err {
+                InputError::BucketNotAllowed { .. } => "bucket",
+                InputError::ExtensionNotAllowed { .. } => "extension",
+                InputError::InvalidUrl { .. } => "invalid",
+                _ => "other",
+            };
+            assert_eq!(kind, expected, "{url}: {err}");
+        }
+        assert_eq!(
+            err_of(f.resolver.check("s3://outputs/a.mp4")).code(),
+            "INVALID_VIDEO_URL"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_storage_is_a_storage_access_error() {
+        let f = s3_fixture();
+        let checked = f.resolver.check("s3://inputs/a.mp4").expect("allowed");
+        let err = f
+            .resolver
+            .fetch(&checked, JOB, &CancelToken::new())
+            .await
+            .expect_err("nothing listens");
+        assert!(matches!(err, InputError::Storage { .. }), "{err}");
+        assert_eq!(err.code(), "STORAGE_ACCESS_ERROR");
+        assert!(work_files(&f).is_empty());
+        // A URL checked elsewhere with a bucket this resolver does not allow is refused.
+        let foreign = InputUrl::S3 {
+            url: S3Url::parse("s3://elsewhere/a.mp4").expect("url"),
+        };
+        assert!(matches!(
+            f.resolver.fetch(&foreign, JOB, &CancelToken::new()).await,
+            Err(InputError::BucketNotAllowed { .. })
+        ));
+    }
+
     #[test]
     fn remote_urls_follow_the_allow_list() {
         let f = fixture();
@@ -1140,6 +1220,30 @@ mod tests {
             "STORAGE_ACCESS_ERROR"
         );
         assert_eq!(InputError::Cancelled.code(), "JOB_CANCELLED");
+        for (err, code) in [
+            (
+                InputError::ObjectNotFound {
+                    url: "s3://a/b".into(),
+                },
+                "INVALID_VIDEO_URL",
+            ),
+            (
+                InputError::ObjectAccessDenied {
+                    url: "s3://a/b".into(),
+                },
+                "INVALID_VIDEO_URL",
+            ),
+            (
+                InputError::BucketNotAllowed { bucket: "a".into() },
+                "INVALID_VIDEO_URL",
+            ),
+            (
+                InputError::Storage { reason: "x".into() },
+                "STORAGE_ACCESS_ERROR",
+            ),
+        ] {
+            assert_eq!(err.code(), code, "{err}");
+        }
         assert_eq!(
             InputError::Timeout {
                 after: Duration::from_secs(600)

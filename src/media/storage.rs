@@ -288,7 +288,12 @@ impl S3Url {
         if !is_bucket_name(&bucket) {
             return Err(format!("'{bucket}' is not an S3 bucket name"));
         }
-        let key = url.path().trim_start_matches('/');
+        // The key as written: URL parsing would fold `a/../b` into `b`, hiding what was sent.
+        let key = text
+            .get(5..)
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(_, key)| key)
+            .unwrap_or_default();
         if key.is_empty() {
             return Err("the s3 URL names no object key".into());
         }
