@@ -20,8 +20,10 @@ use crate::grpc::pb::render_service_server::RenderServiceServer;
 use crate::grpc::pb::FILE_DESCRIPTOR_SET;
 use crate::grpc::service::RenderApi;
 use crate::grpc::status::{ApiError, Lang};
-use crate::media::{download_router, InputResolver, OutputStore};
-use crate::queue::{StatusHub, WorkerPool, WorkerPoolParts};
+use crate::media::{
+    download_router_with_expiry, ExpiredLookup, InputResolver, ObjectStorage, OutputStore,
+};
+use crate::queue::{OutputSweeper, StatusHub, WorkerPool, WorkerPoolParts};
 use crate::quota::{QuotaService, RateLimiter};
 use crate::store::JobStore;
 
@@ -206,15 +208,24 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    // Storage (issue 5): S3 buckets for `s3://` inputs and bucket outputs (`[storage]`).
+    let objects = ObjectStorage::new(&config.storage)
+        .map_err(config_error)?
+        .map(Arc::new);
     let outputs = Arc::new(
-        OutputStore::new(&config.output, base_url, url_signing_key(&config, &auth)?).map_err(
-            |source| StartError::Io {
+        OutputStore::new(&config.output, base_url, url_signing_key(&config, &auth)?)
+            .map_err(|source| StartError::Io {
                 what: format!("creating the output folder {}", config.output.dir.display()),
                 source,
-            },
-        )?,
+            })?
+            .with_storage(&config.storage, objects.as_deref())
+            .map_err(config_error)?,
     );
-    let inputs = Arc::new(InputResolver::new(&config.media).map_err(config_error)?);
+    let mut inputs = InputResolver::new(&config.media).map_err(config_error)?;
+    if let Some(objects) = &objects {
+        inputs = inputs.with_object_storage(Arc::clone(objects));
+    }
+    let inputs = Arc::new(inputs);
     let quota = QuotaService::new(store.clone(), config.quota.clone());
     let limiter = Arc::new(RateLimiter::new(&config.rate_limit).map_err(config_error)?);
 
@@ -237,6 +248,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let mut background = vec![
         tokio::spawn(hub.clone().run_poller(wait_for_stop(stop_rx.clone()))),
         limiter.spawn_housekeeping(),
+        // Storage (issue 5): outputs past `[storage] retention` are deleted, their jobs marked.
+        tokio::spawn(
+            OutputSweeper::new(
+                store.clone(),
+                Arc::clone(&outputs),
+                config.storage.sweep_interval,
+                config.storage.sweep_batch,
+            )
+            .run(wait_for_stop(stop_rx.clone())),
+        ),
     ];
 
     // Telemetry: Prometheus /metrics on its own admin listener.
@@ -303,6 +324,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }
 
+    let store_for_downloads = store.clone();
     let api = RenderApi {
         store,
         quota,
@@ -338,7 +360,21 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let reflection_v1 = reflection().build_v1().map_err(config_error)?;
     let reflection_v1alpha = reflection().build_v1alpha().map_err(config_error)?;
 
-    let routes = Routes::from(download_router(outputs))
+    // Storage (issue 5): a download of an output retention deleted answers 410 Gone.
+    let expiry_store = store_for_downloads;
+    let expired: ExpiredLookup = Arc::new(move |job_id: String| {
+        let store = expiry_store.clone();
+        Box::pin(async move {
+            let Ok(id) = crate::domain::job::JobId::parse(&job_id) else {
+                return false;
+            };
+            store
+                .get_status(&id)
+                .await
+                .is_ok_and(|job| job.output.is_some_and(|output| output.expired_at.is_some()))
+        })
+    });
+    let routes = Routes::from(download_router_with_expiry(outputs, expired))
         .add_service(render_service)
         .add_service(health_service)
         .add_service(reflection_v1)

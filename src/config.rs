@@ -12,6 +12,7 @@ use crate::auth::AuthConfig;
 use crate::compose::ComposeOptions;
 use crate::gpu::GpuConfig;
 use crate::media::assets::AssetConfig;
+use crate::media::storage::StorageConfig;
 use crate::media::{MediaConfig, OutputConfig};
 use crate::pipeline::EncoderChoice;
 use crate::queue::WorkerConfig;
@@ -40,6 +41,7 @@ pub struct Config {
     pub assets: AssetConfig,
     pub telemetry: TelemetryConfig,
     pub webhooks: WebhookConfig,
+    pub storage: StorageConfig,
 }
 
 /// `[server]`: the one port that serves gRPC, health, reflection and downloads.

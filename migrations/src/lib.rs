@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_jobs;
 mod m20261126_000002_add_jobs_updated_at;
+mod m20261126_000003_add_output_expiry;
 mod m20261126_000004_create_webhook_outbox;
 mod m20261126_000005_add_jobs_trace_context;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_jobs::Migration),
             Box::new(m20261126_000002_add_jobs_updated_at::Migration),
+            Box::new(m20261126_000003_add_output_expiry::Migration),
             Box::new(m20261126_000004_create_webhook_outbox::Migration),
             Box::new(m20261126_000005_add_jobs_trace_context::Migration),
         ]
@@ -81,6 +83,7 @@ mod tests {
             "idx_jobs_owner_created_at",
             "idx_jobs_owner_request_id",
             "idx_jobs_state_lease_expires_at",
+            "idx_jobs_output_expires_at",
         ] {
             assert!(
                 indexes.iter().any(|name| name == wanted),

@@ -187,10 +187,14 @@ pub struct JobFailure {
 /// The finished file of a succeeded job.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobOutput {
-    /// Path of the MP4 on the replica's output volume.
+    /// Path of the MP4 on the output volume, or `s3://bucket/key` for a bucket output.
     pub path: String,
     pub size_bytes: u64,
     pub duration_seconds: f64,
+    /// When retention deletes the output (`None`: kept until deleted by hand).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When retention deleted it; the job then has no download link.
+    pub expired_at: Option<DateTime<Utc>>,
 }
 
 /// Who holds a running job and until when.

@@ -188,9 +188,16 @@ fn common(job: &Job, download_url: Option<String>) -> Common {
         finish_time: job.finished_at.map(timestamp),
         output: match (&job.output, job.state) {
             (Some(out), JobState::Succeeded) => Some(pb::RenderOutput {
-                download_url: download_url.unwrap_or_default(),
+                // An expired output has no link, whatever the caller passed.
+                download_url: if out.expired_at.is_some() {
+                    String::new()
+                } else {
+                    download_url.unwrap_or_default()
+                },
                 size_bytes: to_i64(out.size_bytes),
                 duration_seconds: out.duration_seconds,
+                expire_time: out.expires_at.map(timestamp),
+                expired: out.expired_at.is_some(),
             }),
             _ => None,
         },
@@ -292,6 +299,10 @@ mod tests {
     use super::*;
     use crate::domain::job::{JobId, JobOutput, JobProgress};
 
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(seconds, 0).expect("time")
+    }
+
     fn job(state: JobState) -> Job {
         let created = DateTime::<Utc>::from_timestamp(1_790_000_000, 250_000_000).expect("t");
         Job {
@@ -368,6 +379,8 @@ mod tests {
             path: "/srv/out/x.mp4".into(),
             size_bytes: 1234,
             duration_seconds: 4.0,
+            expires_at: Some(at(1_790_600_000)),
+            expired_at: None,
         });
         let status = render_status(&done, Some("http://h/downloads/x.mp4?sig=s".into()));
         assert_eq!(status.current_fps, 0.0);
@@ -375,6 +388,19 @@ mod tests {
         let output = status.output.expect("output");
         assert_eq!(output.size_bytes, 1234);
         assert!(output.download_url.ends_with("sig=s"), "path never leaks");
+        assert_eq!(output.expire_time.expect("expiry").seconds, 1_790_600_000);
+        assert!(!output.expired);
+
+        // After retention: the record stays, says expired, and has no link.
+        if let Some(out) = done.output.as_mut() {
+            out.expired_at = Some(at(1_790_600_100));
+        }
+        let output = render_job(&done, Some("http://h/stale".into()))
+            .output
+            .expect("output");
+        assert!(output.expired);
+        assert!(output.download_url.is_empty());
+        assert_eq!(output.size_bytes, 1234);
 
         let mut failed = job(JobState::Failed);
         failed.failure = Some(JobFailure {

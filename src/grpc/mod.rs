@@ -228,6 +228,11 @@ mod tests {
                 download_url: "http://127.0.0.1:50051/download/job-1?sig=abc".into(),
                 size_bytes: 1 << 33,
                 duration_seconds: 12.04,
+                expire_time: Some(prost_types::Timestamp {
+                    seconds: 1_700_604_809,
+                    nanos: 0,
+                }),
+                expired: false,
             }),
             failure: Some(failure),
             update_time: None,

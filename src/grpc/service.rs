@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -16,7 +15,7 @@ use super::pb::{self, render_service_server::RenderService};
 use super::status::{scenario_field, ApiError, Lang};
 use crate::auth::Principal;
 use crate::config::{OutputLimits, OutputRequest};
-use crate::domain::job::{Job, JobId, JobOptions, JobState};
+use crate::domain::job::{Job, JobId, JobOptions};
 use crate::media::{InputResolver, OutputStore};
 use crate::queue::{StatusHub, WorkerPool};
 use crate::quota::{Counter, QuotaService, RateLimiter, RpcClass};
@@ -117,8 +116,8 @@ impl RenderApi {
         err.into_status(caller.lang)
     }
 
-    fn download_url(&self, job: &Job) -> Option<String> {
-        download_url(&self.outputs, job)
+    async fn download_url(&self, job: &Job) -> Option<String> {
+        self.outputs.link(job).await
     }
 
     /// Checks a CreateRender request; every problem is reported at once, each under the
@@ -246,12 +245,6 @@ impl RenderApi {
     }
 }
 
-/// A fresh signed link to a succeeded job's video (`None` for any other job).
-fn download_url(outputs: &OutputStore, job: &Job) -> Option<String> {
-    (job.state == JobState::Succeeded && job.output.is_some())
-        .then(|| outputs.download_url(job.id.as_str(), Utc::now()))
-}
-
 /// Resolves once the server starts shutting down.
 async fn stopping(shutdown: &mut watch::Receiver<bool>) {
     // The borrow `wait_for` returns is dropped at once: it must not live across an await.
@@ -299,7 +292,10 @@ impl RenderService for RenderApi {
             tracing::info!(job = %job.id, user = %job.owner, "job queued");
             self.workers.wake();
         }
-        Ok(Response::new(render_job(&job, self.download_url(&job))))
+        Ok(Response::new(render_job(
+            &job,
+            self.download_url(&job).await,
+        )))
     }
 
     async fn get_render(
@@ -309,7 +305,10 @@ impl RenderService for RenderApi {
         let caller = self.caller(&request, RpcClass::Other)?;
         let pb::GetRenderRequest { job_id } = request.get_ref();
         let job = self.visible_job(&caller, job_id).await?;
-        Ok(Response::new(render_job(&job, self.download_url(&job))))
+        Ok(Response::new(render_job(
+            &job,
+            self.download_url(&job).await,
+        )))
     }
 
     type StreamStatusStream = StatusStream;
@@ -338,7 +337,7 @@ impl RenderService for RenderApi {
             let mut highest = 0.0_f32;
             loop {
                 let job = Arc::clone(&updates.borrow_and_update());
-                let mut status = render_status(&job, download_url(&outputs, &job));
+                let mut status = render_status(&job, outputs.link(&job).await);
                 // A retried job restarts its frames; what clients saw never goes back.
                 highest = highest.max(status.progress);
                 status.progress = highest;
@@ -431,11 +430,12 @@ impl RenderService for RenderApi {
             .list(owner, &filter, page_size, Some(page_token.as_str()))
             .await
             .map_err(|e| self.fail(&caller, ApiError::from(e)))?;
+        let mut rendered = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            rendered.push(render_job(job, self.download_url(job).await));
+        }
         Ok(Response::new(pb::HistoryResponse {
-            jobs: jobs
-                .iter()
-                .map(|job| render_job(job, self.download_url(job)))
-                .collect(),
+            jobs: rendered,
             next_page_token: next.unwrap_or_default(),
         }))
     }

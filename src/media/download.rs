@@ -1,7 +1,10 @@
 //! `GET /downloads/{job_id}.mp4?expires=…&sig=…`: serves committed outputs to whoever holds a
-//! valid signed URL, with single byte ranges so video players can seek.
+//! valid signed URL, with single byte ranges so video players can seek. An output that
+//! retention deleted answers 410 Gone.
 
+use std::future::Future;
 use std::io::SeekFrom;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -20,11 +23,34 @@ use crate::media::output::{DownloadError, OutputStore};
 /// Read size for streaming a file out.
 const STREAM_CHUNK: usize = 64 * 1024;
 
+/// Tells whether retention deleted a job's output (asked only when its file is missing).
+pub type ExpiredLookup =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+#[derive(Clone)]
+struct Downloads {
+    store: Arc<OutputStore>,
+    expired: Option<ExpiredLookup>,
+}
+
 /// The download route, to be merged into the server's HTTP router.
 pub fn download_router(store: Arc<OutputStore>) -> Router {
     Router::new()
         .route("/downloads/{file}", get(serve_download))
-        .with_state(store)
+        .with_state(Downloads {
+            store,
+            expired: None,
+        })
+}
+
+/// [`download_router`] that answers 410 Gone for outputs `expired` says retention deleted.
+pub fn download_router_with_expiry(store: Arc<OutputStore>, expired: ExpiredLookup) -> Router {
+    Router::new()
+        .route("/downloads/{file}", get(serve_download))
+        .with_state(Downloads {
+            store,
+            expired: Some(expired),
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,7 +72,7 @@ enum ByteRange {
 }
 
 async fn serve_download(
-    State(store): State<Arc<OutputStore>>,
+    State(Downloads { store, expired }): State<Downloads>,
     Path(file): Path<String>,
     Query(query): Query<SignedQuery>,
     headers: HeaderMap,
@@ -71,7 +97,13 @@ async fn serve_download(
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return (StatusCode::NOT_FOUND, "no such output").into_response()
+            if let Some(expired) = expired {
+                if expired(job_id).await {
+                    return (StatusCode::GONE, "the output has expired and was deleted")
+                        .into_response();
+                }
+            }
+            return (StatusCode::NOT_FOUND, "no such output").into_response();
         }
         Err(err) => return read_failure(&path, err),
     };
@@ -414,6 +446,34 @@ mod tests {
             status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST,
             "{status}"
         );
+    }
+
+    #[tokio::test]
+    async fn expired_outputs_are_gone() {
+        let f = fixture();
+        let uri = signed(&f.store, JOB);
+        let other = signed(&f.store, OTHER_JOB);
+        std::fs::remove_file(f.store.final_path(JOB)).expect("retention deleted it");
+        let lookup: ExpiredLookup =
+            Arc::new(|job_id: String| Box::pin(async move { job_id == JOB }));
+        let router = || download_router_with_expiry(Arc::clone(&f.store), Arc::clone(&lookup));
+        let call = |uri: String| {
+            let router = router();
+            async move {
+                let response = router
+                    .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+                    .await
+                    .expect("infallible");
+                let status = response.status();
+                let body = to_bytes(response.into_body(), 1 << 16).await.expect("body");
+                (status, String::from_utf8_lossy(&body).into_owned())
+            }
+        };
+        let (status, body) = call(uri).await;
+        assert_eq!(status, StatusCode::GONE);
+        assert!(body.contains("expired"), "{body}");
+        // Never produced (not expired): still 404.
+        assert_eq!(call(other).await.0, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]

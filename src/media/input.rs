@@ -12,11 +12,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use object_store::ObjectStoreExt as _;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
+use tokio_stream::StreamExt as _;
 
 use crate::media::is_safe_job_id;
+use crate::media::storage::{classify, ObjectStorage, S3Url, StorageFailure};
 use crate::progress::CancelToken;
 
 /// Longest `video_url` accepted; longer strings are not URLs anyone meant to send.
@@ -99,6 +102,14 @@ pub enum InputError {
     NotAFile { path: String },
     #[error("video_url host '{host}' is not on the allowed host list")]
     HostNotAllowed { host: String },
+    #[error("video_url bucket '{bucket}' is not on the allowed bucket list")]
+    BucketNotAllowed { bucket: String },
+    #[error("video_url object {url} does not exist")]
+    ObjectNotFound { url: String },
+    #[error("the storage refused access to video_url object {url}")]
+    ObjectAccessDenied { url: String },
+    #[error("reading the video from storage failed: {reason}")]
+    Storage { reason: String },
     #[error("video_url must not carry a user name or password")]
     UserInfoNotAllowed,
     #[error("video_url extension '{extension}' is not an allowed video format")]
@@ -133,6 +144,9 @@ impl InputError {
             | InputError::NotFound { .. }
             | InputError::NotAFile { .. }
             | InputError::HostNotAllowed { .. }
+            | InputError::BucketNotAllowed { .. }
+            | InputError::ObjectNotFound { .. }
+            | InputError::ObjectAccessDenied { .. }
             | InputError::UserInfoNotAllowed
             | InputError::TooLarge { .. } => "INVALID_VIDEO_URL",
             InputError::ExtensionNotAllowed { .. } => "INVALID_VIDEO_FORMAT",
@@ -140,6 +154,7 @@ impl InputError {
             InputError::Cancelled => "JOB_CANCELLED",
             InputError::Http { .. }
             | InputError::Network { .. }
+            | InputError::Storage { .. }
             | InputError::InvalidJobId { .. }
             | InputError::Io { .. } => "STORAGE_ACCESS_ERROR",
         }
@@ -157,6 +172,8 @@ pub enum InputUrl {
     File { path: PathBuf },
     /// An allow-listed http(s) URL.
     Remote { url: Url },
+    /// An object in an allow-listed bucket.
+    S3 { url: S3Url },
 }
 
 impl InputUrl {
@@ -167,11 +184,13 @@ impl InputUrl {
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned()),
             InputUrl::Remote { url } => last_segment(url).filter(|name| !name.is_empty()),
+            InputUrl::S3 { url } => url.file_name(),
         }
     }
 
+    /// Whether the input is downloaded (http(s) or s3) rather than read in place.
     pub fn is_remote(&self) -> bool {
-        matches!(self, InputUrl::Remote { .. })
+        matches!(self, InputUrl::Remote { .. } | InputUrl::S3 { .. })
     }
 }
 
@@ -180,6 +199,7 @@ impl fmt::Display for InputUrl {
         match self {
             InputUrl::File { path } => write!(f, "file://{}", path.display()),
             InputUrl::Remote { url } => f.write_str(url.as_str()),
+            InputUrl::S3 { url } => write!(f, "{url}"),
         }
     }
 }
@@ -317,6 +337,8 @@ pub struct InputResolver {
     max_download_bytes: u64,
     download_timeout: Duration,
     client: reqwest::Client,
+    /// `s3://` inputs: the configured buckets; `None` turns them off.
+    objects: Option<Arc<ObjectStorage>>,
 }
 
 impl InputResolver {
@@ -375,7 +397,14 @@ impl InputResolver {
             max_download_bytes: config.max_download_bytes,
             download_timeout: config.download_timeout,
             client,
+            objects: None,
         })
+    }
+
+    /// Accepts `s3://bucket/key` inputs from the buckets `objects` allows as input buckets.
+    pub fn with_object_storage(mut self, objects: Arc<ObjectStorage>) -> Self {
+        self.objects = Some(objects);
+        self
     }
 
     /// The canonical media root.
@@ -402,10 +431,29 @@ impl InputResolver {
                 self.check_extension(&last_segment(&parsed).unwrap_or_default())?;
                 Ok(InputUrl::Remote { url: parsed })
             }
+            "s3" if self.objects.is_some() => {
+                let checked =
+                    S3Url::parse(url).map_err(|reason| InputError::InvalidUrl { reason })?;
+                self.check_bucket(&checked)?;
+                self.check_extension(&checked.file_name().unwrap_or_default())?;
+                Ok(InputUrl::S3 { url: checked })
+            }
             other => Err(InputError::SchemeNotAllowed {
                 scheme: other.to_owned(),
             }),
         }
+    }
+
+    /// The client of an allow-listed input bucket.
+    fn check_bucket(&self, url: &S3Url) -> Result<&Arc<object_store::aws::AmazonS3>, InputError> {
+        let refused = || InputError::BucketNotAllowed {
+            bucket: url.bucket.clone(),
+        };
+        let objects = self.objects.as_ref().ok_or_else(refused)?;
+        if !objects.is_input_bucket(&url.bucket) {
+            return Err(refused());
+        }
+        objects.bucket(&url.bucket).ok_or_else(refused)
     }
 
     fn check_file(&self, raw: &str, parsed: &Url) -> Result<InputUrl, InputError> {
@@ -498,29 +546,49 @@ impl InputResolver {
                 path: self.resolve_local(path)?,
                 downloaded: false,
             }),
-            InputUrl::Remote { url } => self.fetch_remote(url, job_id, cancel).await,
+            InputUrl::Remote { url } => {
+                if !is_safe_job_id(job_id) {
+                    return Err(InputError::InvalidJobId {
+                        job_id: job_id.to_owned(),
+                    });
+                }
+                self.rules.check(url)?;
+                let extension = self.download_extension(last_segment(url));
+                self.fetch_remote(Source::Http(url), &extension, job_id, cancel)
+                    .await
+            }
+            InputUrl::S3 { url } => {
+                if !is_safe_job_id(job_id) {
+                    return Err(InputError::InvalidJobId {
+                        job_id: job_id.to_owned(),
+                    });
+                }
+                // Checked again: the allow-list may have changed since CreateRender.
+                self.check_bucket(url)?;
+                let extension = self.download_extension(url.file_name());
+                self.fetch_remote(Source::S3(url), &extension, job_id, cancel)
+                    .await
+            }
         }
+    }
+
+    /// The extension a download is stored under: the URL's, when allowed, else `bin`.
+    fn download_extension(&self, name: Option<String>) -> String {
+        name.and_then(|name| {
+            name.rsplit_once('.')
+                .map(|(_, ext)| ext.to_ascii_lowercase())
+        })
+        .filter(|ext| self.extensions.contains(ext))
+        .unwrap_or_else(|| "bin".to_owned())
     }
 
     async fn fetch_remote(
         &self,
-        url: &Url,
+        source: Source<'_>,
+        extension: &str,
         job_id: &str,
         cancel: &CancelToken,
     ) -> Result<LocalInput, InputError> {
-        if !is_safe_job_id(job_id) {
-            return Err(InputError::InvalidJobId {
-                job_id: job_id.to_owned(),
-            });
-        }
-        self.rules.check(url)?;
-        let extension = last_segment(url)
-            .and_then(|name| {
-                name.rsplit_once('.')
-                    .map(|(_, ext)| ext.to_ascii_lowercase())
-            })
-            .filter(|ext| self.extensions.contains(ext))
-            .unwrap_or_else(|| "bin".to_owned());
         tokio::fs::create_dir_all(&self.work_dir)
             .await
             .map_err(InputError::io("cannot create the download folder"))?;
@@ -528,7 +596,7 @@ impl InputResolver {
         let done = self.work_dir.join(format!("{job_id}.{extension}"));
 
         let outcome = tokio::select! {
-            result = tokio::time::timeout(self.download_timeout, self.download(url, &part)) => {
+            result = tokio::time::timeout(self.download_timeout, self.download(source, &part)) => {
                 result.unwrap_or(Err(InputError::Timeout { after: self.download_timeout }))
             }
             () = cancelled(cancel) => Err(InputError::Cancelled),
@@ -553,7 +621,54 @@ impl InputResolver {
         }
     }
 
-    async fn download(&self, url: &Url, part: &Path) -> Result<(), InputError> {
+    async fn download(&self, source: Source<'_>, part: &Path) -> Result<(), InputError> {
+        match source {
+            Source::Http(url) => self.download_http(url, part).await,
+            Source::S3(url) => self.download_s3(url, part).await,
+        }
+    }
+
+    /// Streams an object into `part`, with the same size limit as http(s) downloads.
+    async fn download_s3(&self, url: &S3Url, part: &Path) -> Result<(), InputError> {
+        let limit = self.max_download_bytes;
+        let store = self.check_bucket(url)?;
+        let storage_error = |err: object_store::Error| match classify(&err) {
+            StorageFailure::NotFound => InputError::ObjectNotFound {
+                url: url.to_string(),
+            },
+            StorageFailure::Denied => InputError::ObjectAccessDenied {
+                url: url.to_string(),
+            },
+            StorageFailure::Other => InputError::Storage {
+                reason: error_chain(&err),
+            },
+        };
+        let object = store.get(&url.key).await.map_err(storage_error)?;
+        if object.meta.size > limit {
+            return Err(InputError::TooLarge { limit });
+        }
+        let mut file = tokio::fs::File::create(part)
+            .await
+            .map_err(InputError::io("cannot create the download file"))?;
+        let mut chunks = object.into_stream();
+        let mut total: u64 = 0;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(storage_error)?;
+            total = total.saturating_add(chunk.len() as u64);
+            if total > limit {
+                return Err(InputError::TooLarge { limit });
+            }
+            file.write_all(&chunk)
+                .await
+                .map_err(InputError::io("cannot write the download file"))?;
+        }
+        file.flush()
+            .await
+            .map_err(InputError::io("cannot write the download file"))?;
+        Ok(())
+    }
+
+    async fn download_http(&self, url: &Url, part: &Path) -> Result<(), InputError> {
         let limit = self.max_download_bytes;
         let mut response = self
             .client
@@ -612,6 +727,13 @@ impl InputResolver {
     }
 }
 
+/// Where a remote input comes from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Http(&'a Url),
+    S3(&'a S3Url),
+}
+
 fn redirect_policy(rules: Arc<RemoteRules>, max_redirects: usize) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
         // `previous` holds every URL requested so far, the original one included.
@@ -662,7 +784,7 @@ fn last_segment(url: &Url) -> Option<String> {
 }
 
 /// Decodes `%XX` escapes; `None` when the result is not UTF-8 or an escape is malformed.
-fn percent_decode(text: &str) -> Option<String> {
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -909,6 +1031,86 @@ mod tests {
         }
     }
 
+    /// A fixture that also accepts `s3://inputs/…`, its storage at a port nothing listens on.
+    fn s3_fixture() -> Fixture {
+        use crate::media::storage::{S3Config, StorageConfig};
+        let Fixture { tmp, resolver } = fixture();
+        let config = StorageConfig {
+            input_buckets: vec!["inputs".into()],
+            s3: S3Config {
+                endpoint: Some("http://127.0.0.1:9".into()),
+                access_key_id: Some("test".into()),
+                secret_access_key: Some("test".into()),
+                max_retries: 0,
+                connect_timeout: Duration::from_millis(500),
+                ..S3Config::default()
+            },
+            ..StorageConfig::default()
+        };
+        let objects = ObjectStorage::new(&config)
+            .expect("storage")
+            .expect("a bucket is configured");
+        Fixture {
+            tmp,
+            resolver: resolver.with_object_storage(Arc::new(objects)),
+        }
+    }
+
+    #[test]
+    fn s3_urls_follow_the_bucket_list() {
+        let f = s3_fixture();
+        let checked = f
+            .resolver
+            .check("s3://inputs/clips/My%20Clip.MP4")
+            .expect("allowed bucket");
+        assert!(checked.is_remote());
+        assert_eq!(checked.file_name().as_deref(), Some("My Clip.MP4"));
+        assert_eq!(checked.to_string(), "s3://inputs/clips/My Clip.MP4");
+        for (url, expected) in [
+            ("s3://outputs/a.mp4", "bucket"),
+            ("s3://inputs/a.exe", "extension"),
+            ("s3://inputs/a//b.mp4", "invalid"),
+            ("s3://inputs/../b.mp4", "invalid"),
+            ("s3://inputs", "invalid"),
+            ("s3://key@inputs/a.mp4", "invalid"),
+        ] {
+            let err = err_of(f.resolver.check(url));
+            let kind = match err {
+                InputError::BucketNotAllowed { .. } => "bucket",
+                InputError::ExtensionNotAllowed { .. } => "extension",
+                InputError::InvalidUrl { .. } => "invalid",
+                _ => "other",
+            };
+            assert_eq!(kind, expected, "{url}: {err}");
+        }
+        assert_eq!(
+            err_of(f.resolver.check("s3://outputs/a.mp4")).code(),
+            "INVALID_VIDEO_URL"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_storage_is_a_storage_access_error() {
+        let f = s3_fixture();
+        let checked = f.resolver.check("s3://inputs/a.mp4").expect("allowed");
+        let err = f
+            .resolver
+            .fetch(&checked, JOB, &CancelToken::new())
+            .await
+            .expect_err("nothing listens");
+        assert!(matches!(err, InputError::Storage { .. }), "{err}");
+        assert_eq!(err.code(), "STORAGE_ACCESS_ERROR");
+        assert!(work_files(&f).is_empty());
+        // A URL checked elsewhere with a bucket this resolver does not allow is refused.
+        let foreign = InputUrl::S3 {
+            url: S3Url::parse("s3://elsewhere/a.mp4").expect("url"),
+        };
+        assert!(matches!(
+            f.resolver.fetch(&foreign, JOB, &CancelToken::new()).await,
+            Err(InputError::BucketNotAllowed { .. })
+        ));
+    }
+
     #[test]
     fn remote_urls_follow_the_allow_list() {
         let f = fixture();
@@ -1018,6 +1220,30 @@ mod tests {
             "STORAGE_ACCESS_ERROR"
         );
         assert_eq!(InputError::Cancelled.code(), "JOB_CANCELLED");
+        for (err, code) in [
+            (
+                InputError::ObjectNotFound {
+                    url: "s3://a/b".into(),
+                },
+                "INVALID_VIDEO_URL",
+            ),
+            (
+                InputError::ObjectAccessDenied {
+                    url: "s3://a/b".into(),
+                },
+                "INVALID_VIDEO_URL",
+            ),
+            (
+                InputError::BucketNotAllowed { bucket: "a".into() },
+                "INVALID_VIDEO_URL",
+            ),
+            (
+                InputError::Storage { reason: "x".into() },
+                "STORAGE_ACCESS_ERROR",
+            ),
+        ] {
+            assert_eq!(err.code(), code, "{err}");
+        }
         assert_eq!(
             InputError::Timeout {
                 after: Duration::from_secs(600)

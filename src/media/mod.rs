@@ -7,6 +7,8 @@
 //! - [`assets`]: scenario assets (image/video nodes, define fonts and images, plugin assets),
 //!   loaded and decoded once per job.
 //! - [`download`]: the HTTP route that serves those URLs (with byte ranges for video players).
+//! - [`storage`]: S3-compatible buckets (`[storage]`): `s3://` inputs, bucket outputs with
+//!   presigned URLs, and how long outputs are kept.
 //!
 //! Nothing here knows about gRPC; failures carry the contract's job codes (`code()`).
 
@@ -14,10 +16,12 @@ pub mod assets;
 pub mod download;
 pub mod input;
 pub mod output;
+pub mod storage;
 
-pub use download::download_router;
+pub use download::{download_router, download_router_with_expiry, ExpiredLookup};
 pub use input::{InputError, InputResolver, InputUrl, LocalInput, MediaConfig, MediaInitError};
 pub use output::{DownloadError, OutputConfig, OutputStore};
+pub use storage::{ObjectStorage, StorageConfig};
 
 /// Whether `job_id` can name a file: non-empty, at most 64 characters, ASCII letters, digits, `-`
 /// and `_` only (job ids are UUIDs; this keeps any other string out of file paths).

@@ -1,21 +1,41 @@
 //! Render outputs: written to a hidden temporary file in the output folder, then fsynced and
 //! renamed into place (same folder, so the rename is atomic), and handed out through signed,
 //! expiring download URLs.
+//!
+//! With `[storage] output = "s3"` the finished file is then uploaded to the output bucket
+//! (multipart) and removed locally; its links are the bucket's presigned GET URLs. Either way
+//! an output is kept for `[storage] retention`, then the sweeper deletes it through
+//! [`OutputStore::delete_output`].
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use object_store::aws::AmazonS3;
+use object_store::signer::Signer as _;
+use object_store::{ObjectStoreExt as _, WriteMultipart};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use tokio::io::AsyncReadExt as _;
 
+use crate::domain::job::{Job, JobState};
 use crate::media::is_safe_job_id;
+use crate::media::storage::{
+    classify, ObjectStorage, OutputBackend, S3Url, StorageConfig, StorageFailure, StorageInitError,
+    MAX_PRESIGNED_TTL,
+};
+
+/// Uploads read the finished file in pieces of this size.
+const UPLOAD_READ_BYTES: usize = 1024 * 1024;
+/// Parts of one output uploaded at once.
+const UPLOAD_CONCURRENCY: usize = 4;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -71,12 +91,54 @@ pub enum DownloadError {
     Expired,
 }
 
+/// Why a finished render could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot read the finished render {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("the finished render {0} has no usable file name")]
+    FileName(PathBuf),
+    #[error("uploading the output to {url} failed: {reason}")]
+    Upload { url: String, reason: String },
+}
+
+impl PublishError {
+    /// The contract's job failure code.
+    pub fn code(&self) -> &'static str {
+        "STORAGE_ACCESS_ERROR"
+    }
+}
+
+/// Why an expired output could not be deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteOutputError {
+    #[error("output {0} lies outside the output folder; not deleting it")]
+    OutsideOutputFolder(String),
+    #[error("output {0} is in a bucket this replica has no client for")]
+    UnknownBucket(String),
+    #[error("deleting output {path} failed: {reason}")]
+    Failed { path: String, reason: String },
+}
+
+/// Where committed outputs end up.
+enum Backend {
+    Local,
+    S3 {
+        bucket: String,
+        prefix: String,
+        client: Arc<AmazonS3>,
+        part_bytes: usize,
+    },
+}
+
 /// The output folder and the download URLs that point into it.
 pub struct OutputStore {
     dir: PathBuf,
     base_url: String,
     url_ttl: Duration,
     mac: HmacSha256,
+    backend: Backend,
+    retention: Duration,
 }
 
 impl fmt::Debug for OutputStore {
@@ -85,6 +147,14 @@ impl fmt::Debug for OutputStore {
             .field("dir", &self.dir)
             .field("base_url", &self.base_url)
             .field("url_ttl", &self.url_ttl)
+            .field(
+                "backend",
+                &match &self.backend {
+                    Backend::Local => "local".to_owned(),
+                    Backend::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
+                },
+            )
+            .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
 }
@@ -113,7 +183,194 @@ impl OutputStore {
             base_url,
             url_ttl: config.url_ttl,
             mac,
+            backend: Backend::Local,
+            retention: StorageConfig::default().retention,
         })
+    }
+
+    /// Applies `[storage]`: the retention, and with `output = "s3"` the output bucket (whose
+    /// client `objects` holds). Presigned URLs live at most 7 days, so `url_ttl` must fit.
+    pub fn with_storage(
+        mut self,
+        config: &StorageConfig,
+        objects: Option<&ObjectStorage>,
+    ) -> Result<Self, StorageInitError> {
+        config.validate()?;
+        self.retention = config.retention;
+        if config.output == OutputBackend::S3 {
+            let bucket = config.output_bucket.clone().unwrap_or_default();
+            let client = objects
+                .and_then(|objects| objects.bucket(&bucket))
+                .cloned()
+                .ok_or_else(|| StorageInitError::Invalid {
+                    field: "output_bucket",
+                    message: format!("no S3 client for bucket '{bucket}'"),
+                })?;
+            if self.url_ttl > MAX_PRESIGNED_TTL || self.url_ttl.is_zero() {
+                return Err(StorageInitError::Invalid {
+                    field: "output",
+                    message: "output.url_ttl must be between 1 s and 7 days for presigned URLs"
+                        .into(),
+                });
+            }
+            self.backend = Backend::S3 {
+                bucket,
+                prefix: config.output_prefix.clone(),
+                client,
+                part_bytes: config.multipart_part_bytes,
+            };
+        }
+        Ok(self)
+    }
+
+    /// How long finished outputs are kept.
+    pub fn retention(&self) -> Duration {
+        self.retention
+    }
+
+    /// When an output finished at `finished` is due for deletion.
+    pub fn output_expiry(&self, finished: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::TimeDelta::from_std(self.retention)
+            .ok()
+            .and_then(|retention| finished.checked_add_signed(retention))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// Makes a committed output (a file under the output folder) available for download and
+    /// returns where it is kept: the local path itself, or `s3://bucket/key` after a multipart
+    /// upload, the local file then removed.
+    pub async fn publish(&self, local: &Path) -> Result<String, PublishError> {
+        let Backend::S3 {
+            bucket,
+            prefix,
+            client,
+            part_bytes,
+        } = &self.backend
+        else {
+            return Ok(local.to_string_lossy().into_owned());
+        };
+        let name = local
+            .file_name()
+            .and_then(|name| name.to_str())
+            .ok_or_else(|| PublishError::FileName(local.to_owned()))?;
+        let key = object_store::path::Path::parse(format!("{prefix}{name}"))
+            .map_err(|_| PublishError::FileName(local.to_owned()))?;
+        let url = format!("s3://{bucket}/{key}");
+        let upload_error = |err: object_store::Error| PublishError::Upload {
+            url: url.clone(),
+            reason: err.to_string(),
+        };
+        let read_error = |source| PublishError::Read {
+            path: local.to_owned(),
+            source,
+        };
+        let mut file = tokio::fs::File::open(local).await.map_err(read_error)?;
+        let upload = client.put_multipart(&key).await.map_err(upload_error)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, *part_bytes);
+        let mut buffer = vec![0u8; UPLOAD_READ_BYTES];
+        let copied: Result<(), PublishError> = async {
+            loop {
+                let n = file.read(&mut buffer).await.map_err(read_error)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                writer
+                    .wait_for_capacity(UPLOAD_CONCURRENCY)
+                    .await
+                    .map_err(upload_error)?;
+                writer.write(&buffer[..n]);
+            }
+        }
+        .await;
+        match copied {
+            Ok(()) => {
+                writer.finish().await.map_err(upload_error)?;
+            }
+            Err(err) => {
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(%url, error = %abort, "cannot abort a failed upload");
+                }
+                return Err(err);
+            }
+        }
+        drop(file);
+        if let Err(err) = tokio::fs::remove_file(local).await {
+            tracing::warn!(path = %local.display(), error = %err, "cannot remove an uploaded output");
+        }
+        Ok(url)
+    }
+
+    /// A fresh download link for a job's output: `None` unless the job succeeded and its output
+    /// is still kept. Local outputs get a signed `/downloads/` URL, bucket outputs a presigned
+    /// S3 GET URL; both expire after `url_ttl`.
+    pub async fn link(&self, job: &Job) -> Option<String> {
+        if job.state != JobState::Succeeded {
+            return None;
+        }
+        let output = job.output.as_ref()?;
+        if output.expired_at.is_some() {
+            return None;
+        }
+        if !output.path.starts_with("s3://") {
+            return Some(self.download_url(job.id.as_str(), Utc::now()));
+        }
+        let url = match S3Url::parse(&output.path) {
+            Ok(url) => url,
+            Err(problem) => {
+                tracing::warn!(job = %job.id, path = %output.path, %problem, "unreadable output location");
+                return None;
+            }
+        };
+        match &self.backend {
+            Backend::S3 { bucket, client, .. } if *bucket == url.bucket => {
+                match client
+                    .signed_url(http::Method::GET, &url.key, self.url_ttl)
+                    .await
+                {
+                    Ok(signed) => Some(signed.to_string()),
+                    Err(err) => {
+                        tracing::warn!(job = %job.id, error = %err, "cannot presign a download URL");
+                        None
+                    }
+                }
+            }
+            _ => {
+                tracing::warn!(job = %job.id, %url, "output is in a bucket this replica does not serve");
+                None
+            }
+        }
+    }
+
+    /// Deletes a stored output (a path under the output folder, or an `s3://` URL in the output
+    /// bucket). An output that is already gone counts as deleted.
+    pub async fn delete_output(&self, stored: &str) -> Result<(), DeleteOutputError> {
+        let failed = |reason: String| DeleteOutputError::Failed {
+            path: stored.to_owned(),
+            reason,
+        };
+        if stored.starts_with("s3://") {
+            let url = S3Url::parse(stored).map_err(failed)?;
+            let Backend::S3 { bucket, client, .. } = &self.backend else {
+                return Err(DeleteOutputError::UnknownBucket(stored.to_owned()));
+            };
+            if *bucket != url.bucket {
+                return Err(DeleteOutputError::UnknownBucket(stored.to_owned()));
+            }
+            return match client.delete(&url.key).await {
+                Ok(()) => Ok(()),
+                Err(err) if classify(&err) == StorageFailure::NotFound => Ok(()),
+                Err(err) => Err(failed(err.to_string())),
+            };
+        }
+        let path = Path::new(stored);
+        if !path.is_absolute() || !path.starts_with(&self.dir) || path.parent() != Some(&self.dir) {
+            return Err(DeleteOutputError::OutsideOutputFolder(stored.to_owned()));
+        }
+        match tokio::fs::remove_file(path).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(failed(err.to_string())),
+        }
     }
 
     pub fn dir(&self) -> &Path {

@@ -2,6 +2,7 @@
 //! render them, and the status fan-out that streams watch.
 
 mod hub;
+mod sweeper;
 mod worker;
 
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use hub::StatusHub;
+pub use sweeper::{OutputSweeper, SweepReport, CLAIM_HOLD};
 pub use worker::{FinishedHook, WorkerPool, WorkerPoolParts};
 
 /// `[worker]`: how this replica takes and renders jobs.

@@ -303,7 +303,7 @@ async fn run_claimed_job(shared: &Arc<Shared>, job: Job) {
                     // Cancelled (or taken over) while the last frames were written: the
                     // output is nobody's now.
                     if let Some(path) = output {
-                        let _ = std::fs::remove_file(path);
+                        let _ = shared.parts.outputs.delete_output(&path).await;
                     }
                     Err(err)
                 }
@@ -498,10 +498,20 @@ async fn execute(
             message: format!("the finished render is missing: {e}"),
         })?
         .len();
+    // Storage (issue 5): a bucket output is uploaded here and its local file removed.
+    let stored = match parts.outputs.publish(&output).await {
+        Ok(stored) => stored,
+        Err(err) => {
+            let _ = tokio::fs::remove_file(&output).await;
+            return Err(failed(err));
+        }
+    };
     Ok(JobOutput {
-        path: output.to_string_lossy().into_owned(),
+        path: stored,
         size_bytes,
         duration_seconds: report.duration_s,
+        expires_at: Some(parts.outputs.output_expiry(chrono::Utc::now())),
+        expired_at: None,
     })
 }
 
@@ -511,6 +521,12 @@ trait FailureCode: std::fmt::Display {
 }
 
 impl FailureCode for crate::engine::EngineError {
+    fn failure_code(&self) -> &'static str {
+        self.code()
+    }
+}
+
+impl FailureCode for crate::media::output::PublishError {
     fn failure_code(&self) -> &'static str {
         self.code()
     }

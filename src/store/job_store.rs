@@ -225,6 +225,8 @@ fn job_from_model(row: jobs::Model) -> Result<Job, StoreError> {
         // Read on its own by the worker that renders the job (JobStore::trace_context).
         trace_context: _,
         callback_url,
+        output_expires_at,
+        output_expired_at,
     } = row;
     let job_id = JobId::parse(&id).map_err(|e| corrupt(&id, e))?;
     let state: JobState = state.parse().map_err(|e| corrupt(&id, e))?;
@@ -241,6 +243,8 @@ fn job_from_model(row: jobs::Model) -> Result<Job, StoreError> {
             path,
             size_bytes: non_negative(&id, "output_size", output_size.unwrap_or(0))?,
             duration_seconds: output_duration.unwrap_or(0.0),
+            expires_at: output_expires_at.map(|t| t.to_utc()),
+            expired_at: output_expired_at.map(|t| t.to_utc()),
         }),
         None => None,
     };
@@ -298,6 +302,15 @@ fn claimable(at: DateTime<Utc>, max_attempts: u32) -> Condition {
                 .add(jobs::Column::LeaseExpiresAt.lt(to_db(at)))
                 .add(jobs::Column::Attempts.lt(i64::from(max_attempts))),
         )
+}
+
+/// Succeeded jobs whose kept output is due for deletion at `at`.
+fn output_due(at: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(jobs::Column::State.eq(JobState::Succeeded.as_str()))
+        .add(jobs::Column::OutputPath.is_not_null())
+        .add(jobs::Column::OutputExpiredAt.is_null())
+        .add(jobs::Column::OutputExpiresAt.lte(to_db(at)))
 }
 
 fn held_by(id: &JobId, worker: &str) -> Condition {
@@ -472,6 +485,8 @@ impl JobStore {
             // The request span handling this create (see crate::telemetry::RequestLayer).
             trace_context: Set(crate::telemetry::current_traceparent()),
             callback_url: Set(callback_url),
+            output_expires_at: Set(None),
+            output_expired_at: Set(None),
         };
         let inserted = jobs::Entity::insert(row)
             .on_conflict_do_nothing_on([jobs::Column::Owner, jobs::Column::RequestId])
@@ -830,9 +845,15 @@ impl JobStore {
                 path,
                 size_bytes,
                 duration_seconds,
+                expires_at,
+                expired_at: _,
             }) => {
                 update = update
                     .col_expr(jobs::Column::Progress, Expr::value(100.0))
+                    .col_expr(
+                        jobs::Column::OutputExpiresAt,
+                        Expr::value(expires_at.map(|t| to_db(truncate_to_micros(t)))),
+                    )
                     .col_expr(jobs::Column::OutputPath, Expr::value(path))
                     .col_expr(jobs::Column::OutputSize, Expr::value(to_i64(size_bytes)))
                     .col_expr(jobs::Column::OutputDuration, Expr::value(duration_seconds));
@@ -866,6 +887,60 @@ impl JobStore {
             worker: worker_id.to_owned(),
             state: current.state,
         })
+    }
+
+    /// Succeeded jobs whose output is past its expiry and not yet deleted, oldest expiry first,
+    /// at most `limit` (without their scenarios).
+    pub async fn outputs_due(&self, limit: u64) -> Result<Vec<Job>, StoreError> {
+        jobs::Entity::find()
+            .select_only()
+            .columns(jobs::Column::iter().filter(|c| !matches!(c, jobs::Column::ScenarioJson)))
+            .column_as(Expr::value(""), jobs::Column::ScenarioJson)
+            .filter(output_due(now()))
+            .order_by_asc(jobs::Column::OutputExpiresAt)
+            .order_by_asc(jobs::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(job_from_model)
+            .collect()
+    }
+
+    /// Claims the deletion of a due output for `hold` (one conditional UPDATE that pushes its
+    /// expiry to now + `hold`, so other replicas skip it meanwhile and retry it after a crash).
+    /// Returns whether this caller won the claim.
+    pub async fn claim_output_expiry(
+        &self,
+        id: &JobId,
+        hold: Duration,
+    ) -> Result<bool, StoreError> {
+        let at = now();
+        let result = jobs::Entity::update_many()
+            .col_expr(
+                jobs::Column::OutputExpiresAt,
+                Expr::value(to_db(lease_deadline(at, hold))),
+            )
+            .filter(jobs::Column::Id.eq(id.as_str()))
+            .filter(output_due(at))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Records that a claimed output was deleted: the job keeps its row, marked expired.
+    pub async fn mark_output_expired(&self, id: &JobId) -> Result<Job, StoreError> {
+        let at = now();
+        let rows = change_jobs(at)
+            .col_expr(jobs::Column::OutputExpiredAt, Expr::value(to_db(at)))
+            .filter(jobs::Column::Id.eq(id.as_str()))
+            .filter(jobs::Column::OutputExpiredAt.is_null())
+            .exec_with_returning(&self.db)
+            .await?;
+        match one_job(rows)? {
+            Some(job) => Ok(job),
+            None => self.get(id).await,
+        }
     }
 
     /// Cancels a queued or running job (idempotent: a cancelled job is returned as it is).

@@ -145,6 +145,7 @@ store_tests!(
     terminal_transitions_write_one_webhook_event_each,
     webhook_events_are_leased_once_retried_and_delivered,
     webhook_events_past_their_deadline_fail,
+    expired_outputs_are_claimed_once_and_marked,
 );
 
 async fn create_is_idempotent_per_owner_and_request_id(store: &JobStore) {
@@ -447,6 +448,8 @@ async fn finish_and_cancel_follow_the_legal_transitions(store: &JobStore) {
         path: "/data/outputs/x.mp4".to_owned(),
         size_bytes: 1_234_567,
         duration_seconds: 10.0,
+        expires_at: Some(DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(30_000)),
+        expired_at: None,
     };
     let (queued, _) = store.create(new_job("alice", None)).await.expect("create");
     let err = store
@@ -1128,5 +1131,105 @@ async fn webhook_events_past_their_deadline_fail(store: &JobStore) {
         .claim_webhook_events("r1", LEASE, 10)
         .await
         .expect("claim")
-        .is_empty());
+        .is_empty());}
+
+/// A succeeded job whose output expires at `expires_at`.
+async fn succeeded_job(store: &JobStore, expires_at: Option<DateTime<Utc>>) -> Job {
+    let (job, _) = store.create(new_job("alice", None)).await.expect("create");
+    let claimed = store
+        .claim_next("w1", LEASE, 3)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(claimed.id, job.id);
+    let output = JobOutput {
+        path: format!("/data/outputs/{}.mp4", job.id),
+        size_bytes: 10,
+        duration_seconds: 1.0,
+        expires_at,
+        expired_at: None,
+    };
+    store
+        .finish(&job.id, "w1", JobOutcome::Succeeded(output))
+        .await
+        .expect("succeed")
+}
+
+async fn expired_outputs_are_claimed_once_and_marked(store: &JobStore) {
+    let past = Utc::now() - TimeDelta::seconds(5);
+    let due = succeeded_job(store, Some(past)).await;
+    let kept = succeeded_job(store, Some(Utc::now() + TimeDelta::hours(1))).await;
+    let forever = succeeded_job(store, None).await;
+    let stored = due.output.clone().expect("output");
+    assert_eq!(
+        stored.expires_at.map(|t| t.timestamp_micros()),
+        Some(past.timestamp_micros())
+    );
+    assert_eq!(stored.expired_at, None);
+
+    let listed = store.outputs_due(10).await.expect("due");
+    assert_eq!(
+        listed.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+        vec![due.id.clone()]
+    );
+    assert!(listed[0].scenario_json.is_empty(), "scenarios are not read");
+
+    // Eight sweepers race for the same row: exactly one wins.
+    let racers = (0..8).map(|_| {
+        let store = store.clone();
+        let id = due.id.clone();
+        tokio::spawn(async move {
+            store
+                .claim_output_expiry(&id, Duration::from_secs(60))
+                .await
+                .expect("claim")
+        })
+    });
+    let mut won = 0;
+    for racer in racers {
+        if racer.await.expect("task") {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    // Claimed: no longer due (held for a minute), so nobody lists it.
+    assert!(store.outputs_due(10).await.expect("due").is_empty());
+    for other in [&kept.id, &forever.id] {
+        assert!(!store
+            .claim_output_expiry(other, Duration::from_secs(60))
+            .await
+            .expect("claim"));
+    }
+
+    let marked = store.mark_output_expired(&due.id).await.expect("mark");
+    let output = marked.output.expect("the row keeps its output record");
+    assert!(output.expired_at.is_some());
+    assert_eq!(marked.state, JobState::Succeeded);
+    assert!(marked.updated_at >= due.updated_at);
+    // Marking twice keeps the first time.
+    let again = store.mark_output_expired(&due.id).await.expect("again");
+    assert_eq!(again.output.expect("output").expired_at, output.expired_at);
+
+    // A claim that was never completed (the sweeper died) is retried after its hold.
+    let stale = succeeded_job(store, Some(past)).await;
+    assert!(store
+        .claim_output_expiry(&stale.id, Duration::ZERO)
+        .await
+        .expect("claim"));
+    let_lease_expire().await;
+    assert_eq!(
+        store
+            .outputs_due(10)
+            .await
+            .expect("due")
+            .into_iter()
+            .map(|j| j.id)
+            .collect::<Vec<_>>(),
+        vec![stale.id.clone()]
+    );
+    // An expired output is never due again.
+    assert!(!store
+        .claim_output_expiry(&due.id, Duration::ZERO)
+        .await
+        .expect("claim"));
 }

@@ -45,6 +45,8 @@ pub struct Model {
     pub trace_context: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub callback_url: Option<String>,
+    pub output_expires_at: Option<DateTimeWithTimeZone>,
+    pub output_expired_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
