@@ -298,19 +298,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .into_status(Lang::from_headers(headers))
         }),
     );
+    // Browsers: CORS for the configured origins (none: no CORS headers) answers preflights
+    // before auth; gRPC-Web (over HTTP/1.1 or 2) is translated before auth, so it is
+    // authenticated exactly like gRPC and its refusals reach the page as gRPC-Web.
+    let cors = crate::browser::cors_layer(&config.server.allowed_origins).map_err(config_error)?;
     let server = Server::builder()
         .accept_http1(true)
         .timeout(config.server.request_timeout)
         .max_concurrent_streams(config.server.max_concurrent_streams)
         .http2_keepalive_interval(Some(config.server.http2_keepalive))
         .tcp_nodelay(true)
+        .layer(tower::util::option_layer(cors))
+        .layer(crate::browser::GrpcWebLayer)
         .layer(auth_layer)
         .add_routes(routes);
     health.set_serving::<RenderServiceServer<RenderApi>>().await;
     let incoming = TcpListenerStream::new(listener);
     let server =
         tokio::spawn(server.serve_with_incoming_shutdown(incoming, wait_for_stop(stop_rx)));
-    tracing::info!(%addr, "serving render.v1.RenderService, health, reflection and downloads");
+    tracing::info!(%addr, "serving render.v1.RenderService (gRPC and gRPC-Web), health, reflection and downloads");
     Ok(Running {
         addr,
         stop,
