@@ -316,7 +316,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let incoming = TcpListenerStream::new(listener);
     let server =
         tokio::spawn(server.serve_with_incoming_shutdown(incoming, wait_for_stop(stop_rx)));
-    tracing::info!(%addr, "serving render.v1.RenderService (gRPC and gRPC-Web), health, reflection and downloads");
+    tracing::info!(%addr, "serving render.v1.RenderService, health, reflection and downloads");
     Ok(Running {
         addr,
         stop,

@@ -185,7 +185,7 @@ async fn node_client_loaded_from_the_protos_runs_the_happy_path() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(test_config(dir.path())).await;
     let video = server.media("node.mp4");
-    common::make_clip(&video, 1.0, (320, 240), 10, Audio::None);
+    common::make_clip(&video, 1.0, (640, 360), 10, Audio::None);
     let token = server.token("node-user");
     let addr = server.running.addr.to_string();
     let script = common::repo("tests/node/client.js");
@@ -200,9 +200,9 @@ async fn node_client_loaded_from_the_protos_runs_the_happy_path() {
             .arg(scenario)
             .args([
                 "--width",
-                "320",
+                "640",
                 "--height",
-                "240",
+                "360",
                 "--stream-timeout",
                 "120",
             ])

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use base64::Engine as _;
 use common::server::{assert_error, authed, create_request, test_config, TestServer};
 use common::Audio;
 use prost::Message as _;
@@ -218,11 +219,11 @@ async fn grpc_web_unary_streaming_auth_and_cors_over_http1() {
     // Server streaming: StreamStatus of a render created over gRPC, read over gRPC-Web until
     // the trailers.
     let video = server.media("web.mp4");
-    common::make_clip(&video, 1.0, (320, 240), 10, Audio::None);
+    common::make_clip(&video, 1.0, (640, 360), 10, Audio::None);
     let job = server
         .client()
         .await
-        .create_render(authed(create_request("", &video, (320, 240)), &token))
+        .create_render(authed(create_request("", &video, (640, 360)), &token))
         .await
         .expect("create")
         .into_inner();
@@ -350,11 +351,11 @@ async fn buf_curl_speaks_grpc_web_to_renderd() {
     let token = server.token("buf-user");
     let auth = format!("Authorization: Bearer {token}");
     let video = server.media("buf.mp4");
-    common::make_clip(&video, 1.0, (320, 240), 10, Audio::None);
+    common::make_clip(&video, 1.0, (640, 360), 10, Audio::None);
     let job = server
         .client()
         .await
-        .create_render(authed(create_request("", &video, (320, 240)), &token))
+        .create_render(authed(create_request("", &video, (640, 360)), &token))
         .await
         .expect("create")
         .into_inner();
@@ -442,11 +443,22 @@ async fn buf_curl_speaks_grpc_web_to_renderd() {
     let (code, out, err) = denied;
     // buf curl exits with the gRPC code shifted left by three bits: UNAUTHENTICATED (16).
     assert_eq!(code, Some(16 << 3), "GetQuota without a token:\n{out}{err}");
-    assert!(err.contains("unauthenticated"), "{err}");
-    assert!(
-        err.contains("RENDER_AUTH_ERROR"),
-        "buf curl decodes the ErrorInfo through reflection:\n{err}"
-    );
+    // The error JSON carries the google.rpc.Status details as base64 (type names resolved
+    // through reflection); the ErrorInfo decodes to our reason.
+    let error = json_documents(&err);
+    assert_eq!(error.len(), 1, "{err}");
+    assert_eq!(error[0]["code"], "unauthenticated", "{err}");
+    let info = error[0]["details"]
+        .as_array()
+        .and_then(|details| details.iter().find(|d| d["type"] == "google.rpc.ErrorInfo"))
+        .and_then(|d| d["value"].as_str())
+        .unwrap_or_else(|| panic!("an ErrorInfo detail:\n{err}"));
+    let info = base64::engine::general_purpose::STANDARD
+        .decode(info)
+        .expect("base64 ErrorInfo");
+    let info = tonic_types::pb::ErrorInfo::decode(&info[..]).expect("ErrorInfo");
+    assert_eq!(info.reason, "RENDER_AUTH_ERROR");
+    assert_eq!(info.domain, "render.v1");
 
     let (code, out, err) = finished;
     assert_eq!(
