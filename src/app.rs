@@ -389,13 +389,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .into_status(Lang::from_headers(headers))
         }),
     );
+    // Browsers: CORS for the configured origins (none: no CORS headers) answers preflights
+    // before auth; gRPC-Web (over HTTP/1.1 or 2) is translated before auth, so it is
+    // authenticated exactly like gRPC and its refusals reach the page as gRPC-Web.
+    let cors = crate::browser::cors_layer(&config.server.allowed_origins).map_err(config_error)?;
     let server = Server::builder()
         .accept_http1(true)
         .timeout(config.server.request_timeout)
         .max_concurrent_streams(config.server.max_concurrent_streams)
         .http2_keepalive_interval(Some(config.server.http2_keepalive))
         .tcp_nodelay(true)
-        // Telemetry: outermost, so that every request (refused ones too) is traced and counted.
+        .layer(tower::util::option_layer(cors))
+        .layer(crate::browser::GrpcWebLayer)
+        // Telemetry: inside gRPC-Web (whose trailers travel in the body, so codes are read
+        // after translation) and outside auth, so refused requests are traced and counted too.
         .layer(crate::telemetry::RequestLayer)
         .layer(auth_layer)
         .add_routes(routes);

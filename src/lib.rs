@@ -6,6 +6,7 @@
 pub mod anim;
 pub mod app;
 pub mod auth;
+pub mod browser;
 pub mod compose;
 pub mod config;
 pub mod domain;

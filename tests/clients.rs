@@ -1,7 +1,8 @@
 //! Clients that know nothing of renderd but `proto/` or reflection: the Python client generated
-//! with grpcio-tools, and grpcurl. `scripts/test` installs both (target/pyenv) and names them
-//! in RENDERD_TEST_PYTHON and RENDERD_TEST_GRPCURL; without them the tests are skipped, except
-//! under CI, where that is a failure.
+//! with grpcio-tools, grpcurl, and the Node client loaded with @grpc/proto-loader.
+//! `scripts/test` installs them (target/pyenv, tests/node/node_modules) and names them in
+//! RENDERD_TEST_PYTHON, RENDERD_TEST_GRPCURL and RENDERD_TEST_NODE; without them the tests are
+//! skipped, except under CI, where that is a failure.
 
 mod common;
 
@@ -172,6 +173,56 @@ async fn grpcurl_lists_describes_and_calls_through_reflection() {
     assert!(
         denied_text.contains("RENDER_AUTH_ERROR"),
         "grpcurl decodes the ErrorInfo through reflection:\n{denied_text}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn node_client_loaded_from_the_protos_runs_the_happy_path() {
+    let Some(node) = tool("RENDERD_TEST_NODE") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(test_config(dir.path())).await;
+    let video = server.media("node.mp4");
+    common::make_clip(&video, 1.0, (640, 360), 10, Audio::None);
+    let token = server.token("node-user");
+    let addr = server.running.addr.to_string();
+    let script = common::repo("tests/node/client.js");
+    let scenario = common::repo("demo/scenario.json");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(node)
+            .arg(script)
+            .args(["--addr", &addr, "--token", &token])
+            .arg("--video-url")
+            .arg(format!("file://{}", video.display()))
+            .arg("--scenario")
+            .arg(scenario)
+            .args([
+                "--width",
+                "640",
+                "--height",
+                "360",
+                "--stream-timeout",
+                "120",
+            ])
+            .output()
+            .expect("run the Node client")
+    })
+    .await
+    .expect("join");
+    let text = output_text(&out);
+    assert!(out.status.success(), "node client failed:\n{text}");
+    for check in ["create", "stream", "history", "not-found", "no-token"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("ok") && l.contains(check)),
+            "check {check} passed:\n{text}"
+        );
+    }
+    assert!(
+        text.lines().any(|l| l == "5 passed, 0 failed"),
+        "summary line:\n{text}"
     );
     server.shutdown().await;
 }

@@ -76,7 +76,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        if !self.is_public(request.uri().path()) {
+        if !self.is_public(request.uri().path()) && !is_cors_preflight(&request) {
             let verified =
                 bearer_token(request.headers()).and_then(|token| self.auth.verifier.verify(token));
             match verified {
@@ -99,6 +99,15 @@ where
         let mut inner = std::mem::replace(&mut self.inner, ready);
         Box::pin(inner.call(request))
     }
+}
+
+/// A browser's CORS preflight: it never carries credentials, so it passes unauthenticated (and
+/// without a `Principal`) to the CORS layer or service that answers it.
+fn is_cors_preflight<B>(request: &Request<B>) -> bool {
+    let headers = request.headers();
+    request.method() == http::Method::OPTIONS
+        && headers.contains_key(http::header::ORIGIN)
+        && headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// The token of `authorization: Bearer <token>` (scheme case-insensitive).
@@ -297,6 +306,45 @@ mod tests {
             .expect("infallible");
         assert_eq!(grpc_status(&response), Some("16"));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn cors_preflight_passes_without_token_but_other_options_do_not() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let service = layer().layer(inner(calls.clone()));
+        let options = |preflight: bool| {
+            let mut builder = Request::builder()
+                .method(http::Method::OPTIONS)
+                .uri("http://localhost/render.v1.RenderService/GetQuota")
+                .header("origin", "https://editor.example.com");
+            if preflight {
+                builder = builder.header("access-control-request-method", "POST");
+            }
+            builder.body(tonic::body::Body::default()).expect("request")
+        };
+        let response = service
+            .clone()
+            .oneshot(options(true))
+            .await
+            .expect("infallible");
+        assert_eq!(grpc_status(&response), None);
+        assert_eq!(
+            response.headers().get("x-principal").map(|v| v.as_bytes()),
+            Some(&b"anonymous"[..])
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // An OPTIONS that is not a preflight, and a POST dressed as one, still need a token.
+        let response = service
+            .clone()
+            .oneshot(options(false))
+            .await
+            .expect("infallible");
+        assert_eq!(grpc_status(&response), Some("16"));
+        let mut post = options(true);
+        *post.method_mut() = http::Method::POST;
+        let response = service.oneshot(post).await.expect("infallible");
+        assert_eq!(grpc_status(&response), Some("16"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     /// The layer on a real tonic server (body type `tonic::body::Body`), driven by a real client.
