@@ -13,6 +13,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
+use crate::api::RenderCore;
 use crate::auth::{AuthConfig, AuthLayer, Verifier};
 use crate::config::Config;
 use crate::engine::{scene_parse_options, Engine};
@@ -31,11 +32,14 @@ pub const DEV_SECRET_FILE: &str = "./data/dev-jwt-secret";
 const URL_KEY_FILE: &str = "./data/url-signing-key";
 
 /// Paths that need no token: health checks, reflection, and downloads (signed URLs instead).
-const PUBLIC_PREFIXES: [&str; 4] = [
+/// `/api/` (the editor's REST contract) authenticates inside its own router, so that a refusal
+/// there is the contract's JSON body rather than a gRPC status.
+const PUBLIC_PREFIXES: [&str; 5] = [
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/downloads/",
+    "/api/",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -249,7 +253,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }
 
-    let api = RenderApi {
+    let core = Arc::new(RenderCore {
         store,
         quota,
         limiter,
@@ -260,6 +264,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         parse_options: scene_parse_options(&config),
         output_limits: config.output_limits.clone(),
         default_quality: config.render.quality,
+    });
+    let api = RenderApi {
+        core: Arc::clone(&core),
         streams: Arc::new(Semaphore::new(config.server.max_status_streams)),
         shutdown: stop_rx.clone(),
     };
@@ -283,7 +290,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let reflection_v1 = reflection().build_v1().map_err(config_error)?;
     let reflection_v1alpha = reflection().build_v1alpha().map_err(config_error)?;
 
-    let routes = Routes::from(download_router(outputs))
+    // The editor's REST contract: a second face over the same core, same port.
+    let rest = crate::rest::router(
+        crate::rest::RestState {
+            core,
+            verifier: Arc::clone(&verifier),
+            allowed_origins: config.server.allowed_origins.clone(),
+        },
+        max_message,
+    );
+    let routes = Routes::from(download_router(outputs).merge(rest))
         .add_service(render_service)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -310,7 +326,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let incoming = TcpListenerStream::new(listener);
     let server =
         tokio::spawn(server.serve_with_incoming_shutdown(incoming, wait_for_stop(stop_rx)));
-    tracing::info!(%addr, "serving render.v1.RenderService, health, reflection and downloads");
+    tracing::info!(%addr, "serving render.v1.RenderService, health, reflection, downloads and the REST API");
     Ok(Running {
         addr,
         stop,
