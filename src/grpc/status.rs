@@ -147,12 +147,16 @@ impl From<ApiError> for Status {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use chrono::TimeZone;
     use tonic_types::ErrorDetail;
 
-    use crate::domain::job::JobId;
-    use crate::scene::Problem;
+    use crate::domain::job::JobState;
+    use crate::quota::{RateLimited, Windows};
+    use crate::scene::{Problem, ScenarioError};
+    use crate::store::{QuotaKind, StoreError};
 
     const KOREAN_FIRST: &str = "ko-KR,ko;q=0.9,en;q=0.8";
 
