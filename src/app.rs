@@ -13,6 +13,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
+use crate::api::RenderCore;
 use crate::auth::{AuthConfig, AuthLayer, Verifier};
 use crate::config::Config;
 use crate::engine::{scene_parse_options, Engine};
@@ -33,11 +34,14 @@ pub const DEV_SECRET_FILE: &str = "./data/dev-jwt-secret";
 const URL_KEY_FILE: &str = "./data/url-signing-key";
 
 /// Paths that need no token: health checks, reflection, and downloads (signed URLs instead).
-const PUBLIC_PREFIXES: [&str; 4] = [
+/// `/api/` (the editor's REST contract) authenticates inside its own router, so that a refusal
+/// there is the contract's JSON body rather than a gRPC status.
+const PUBLIC_PREFIXES: [&str; 5] = [
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/downloads/",
+    "/api/",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -325,7 +329,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
 
     let store_for_downloads = store.clone();
-    let api = RenderApi {
+    let core = Arc::new(RenderCore {
         store,
         quota,
         limiter,
@@ -337,6 +341,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         output_limits: config.output_limits.clone(),
         default_quality: config.render.quality,
         callbacks,
+    });
+    let api = RenderApi {
+        core: Arc::clone(&core),
         streams: Arc::new(Semaphore::new(config.server.max_status_streams)),
         shutdown: stop_rx.clone(),
     };
@@ -374,7 +381,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 .is_ok_and(|job| job.output.is_some_and(|output| output.expired_at.is_some()))
         })
     });
-    let routes = Routes::from(download_router_with_expiry(outputs, expired))
+    // The editor's REST contract: a second face over the same core, same port.
+    let rest = crate::rest::router(
+        crate::rest::RestState {
+            core,
+            verifier: Arc::clone(&verifier),
+            allowed_origins: config.server.allowed_origins.clone(),
+        },
+        max_message,
+    );
+    let routes = Routes::from(download_router_with_expiry(outputs, expired).merge(rest))
         .add_service(render_service)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -410,7 +426,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let incoming = TcpListenerStream::new(listener);
     let server =
         tokio::spawn(server.serve_with_incoming_shutdown(incoming, wait_for_stop(stop_rx)));
-    tracing::info!(%addr, "serving render.v1.RenderService, health, reflection and downloads");
+    tracing::info!(%addr, "serving render.v1.RenderService, health, reflection, downloads and the REST API");
     Ok(Running {
         addr,
         metrics_addr,

@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod anim;
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod browser;
@@ -20,6 +21,7 @@ pub mod progress;
 pub mod queue;
 pub mod quota;
 pub mod reference;
+pub mod rest;
 pub mod scene;
 pub mod store;
 pub mod telemetry;

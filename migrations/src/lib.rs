@@ -169,6 +169,9 @@ mod tests {
             .await;
         assert!(select.is_err(), "the column is gone after down");
         Migrator::up(&db, None).await.expect("up again");
+    }
+
+    #[tokio::test]
     async fn webhook_outbox_is_indexed_for_the_delivery_scan_and_down_drops_the_callback() {
         let db = Database::connect("sqlite::memory:")
             .await

@@ -1,6 +1,6 @@
-//! `render.v1.RenderService`: thin handlers. Each one identifies the caller, checks the rate
-//! limit, validates and converts the request, calls one piece of the queue, quota or store,
-//! and converts back; every error leaves through [`ApiError`].
+//! `render.v1.RenderService`: thin handlers over [`RenderCore`]. Each one identifies the
+//! caller, converts the request, calls the core once and converts back; every error leaves
+//! through [`ApiError::into_status`] in the caller's language.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,42 +12,20 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{self, encoder_preference_from_pb, render_job, render_status};
 use super::pb::{self, render_service_server::RenderService};
-use super::status::{scenario_field, ApiError, Lang};
+use super::status::{lang_from_metadata, ApiError, Lang};
+use crate::api::{CreateInput, HistoryQuery, OptionsInput, RenderCore};
 use crate::auth::Principal;
-use crate::config::{OutputLimits, OutputRequest};
-use crate::domain::job::{Job, JobId, JobOptions};
-use crate::media::{InputResolver, OutputStore};
-use crate::queue::{StatusHub, WorkerPool};
-use crate::quota::{Counter, QuotaService, RateLimiter, RpcClass};
-use crate::scene::{parse_scenario, ParseOptions};
-use crate::store::{JobStore, NewJob};
+use crate::domain::job::Job;
+use crate::quota::Counter;
 
 /// At most this many status messages a second per stream.
 const STREAM_MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Messages a stream buffers for a slow client before it waits (it then sends the latest).
 const STREAM_BUFFER: usize = 2;
-const MAX_REQUEST_ID_CHARS: usize = 128;
-const MAX_VIDEO_NAME_CHARS: usize = 256;
-
-/// Defaults for options a request leaves at 0 (the editor's contract).
-const DEFAULT_WIDTH: u32 = 1920;
-const DEFAULT_HEIGHT: u32 = 1080;
-const DEFAULT_FPS: u32 = 30;
 
 /// What the handlers share.
 pub struct RenderApi {
-    pub store: JobStore,
-    pub quota: QuotaService,
-    pub limiter: Arc<RateLimiter>,
-    pub hub: StatusHub,
-    pub workers: Arc<WorkerPool>,
-    pub inputs: Arc<InputResolver>,
-    pub outputs: Arc<OutputStore>,
-    pub parse_options: ParseOptions,
-    pub output_limits: OutputLimits,
-    pub default_quality: u8,
-    /// Which `callback_url`s jobs may name (`[webhooks]`).
-    pub callbacks: Arc<crate::webhook::CallbackPolicy>,
+    pub core: Arc<RenderCore>,
     /// Open StatusStream slots on this replica.
     pub streams: Arc<Semaphore>,
     /// Becomes true when the server shuts down: streams end with UNAVAILABLE so clients
@@ -61,187 +39,68 @@ struct Caller {
     lang: Lang,
 }
 
-impl RenderApi {
-    fn caller<T>(&self, request: &Request<T>, class: RpcClass) -> Result<Caller, Status> {
-        let lang = Lang::from_metadata(request.metadata());
+impl Caller {
+    fn of<T>(request: &Request<T>) -> Result<Caller, Status> {
+        let lang = lang_from_metadata(request.metadata());
         let Some(principal) = request.extensions().get::<Principal>().cloned() else {
             return Err(ApiError::Unauthenticated {
                 detail: "no verified bearer token".into(),
             }
             .into_status(lang));
         };
-        self.limiter
-            .check(&principal.user_id, class)
-            .map_err(|limited| ApiError::from(limited).into_status(lang))?;
         Ok(Caller { principal, lang })
     }
 
-    /// The job (without its scenario), if the caller may see it: their own, or any for an
-    /// admin. Another user's job is reported exactly like a missing one. Reads go through the
-    /// status hub: live for jobs rendering here, at most one status poll old otherwise.
-    async fn visible_job(&self, caller: &Caller, job_id: &str) -> Result<Arc<Job>, Status> {
-        let not_found = || {
-            ApiError::JobNotFound {
-                job_id: job_id.to_owned(),
-            }
-            .into_status(caller.lang)
-        };
-        let Ok(id) = JobId::parse(job_id) else {
-            return Err(ApiError::validation([(
-                "job_id".to_owned(),
-                format!("{job_id:?} is not a job id (a UUID)"),
-            )])
-            .into_status(caller.lang));
-        };
-        let job = self
-            .hub
-            .current(&id)
-            .await
-            .map_err(|e| self.fail(caller, ApiError::from(e)))?;
-        if job.owner == caller.principal.user_id || caller.principal.is_admin() {
-            Ok(job)
-        } else {
-            Err(not_found())
-        }
+    fn fail(&self, err: ApiError) -> Status {
+        err.into_status(self.lang)
     }
+}
 
-    fn fail(&self, caller: &Caller, err: ApiError) -> Status {
-        if matches!(
-            err,
-            ApiError::Internal { .. } | ApiError::Unavailable { .. }
-        ) {
-            tracing::error!(user = %caller.principal.user_id, error = %err, "request failed");
-        }
-        let err = err.with_quota_context(&caller.principal.user_id, &self.quota.windows_now());
-        err.into_status(caller.lang)
-    }
-
-    async fn download_url(&self, job: &Job) -> Option<String> {
-        self.outputs.link(job).await
-    }
-
-    /// Checks a CreateRender request; every problem is reported at once, each under the
-    /// request field it concerns.
-    async fn validate_create(
-        &self,
-        request: &pb::CreateRenderRequest,
-    ) -> Result<JobOptions, ApiError> {
-        let pb::CreateRenderRequest {
-            request_id,
-            video_url,
-            scenario_json,
-            options,
-            video_name,
-            callback_url,
-        } = request;
-        let mut problems: Vec<(String, String)> = Vec::new();
-        problems.extend(self.callbacks.violation(callback_url));
-        if request_id.chars().count() > MAX_REQUEST_ID_CHARS
-            || request_id.chars().any(|c| c.is_control())
-        {
-            problems.push((
-                "request_id".into(),
-                format!("at most {MAX_REQUEST_ID_CHARS} printable characters (a UUID is best)"),
+/// The face-neutral create input of a CreateRender request. Empty strings and zero options
+/// are "not given"; an unknown encoder value is a field problem.
+fn create_input(request: pb::CreateRenderRequest) -> CreateInput {
+    let pb::CreateRenderRequest {
+        request_id,
+        video_url,
+        scenario_json,
+        options,
+        video_name,
+        callback_url,
+    } = request;
+    let pb::RenderOptions {
+        width,
+        height,
+        fps,
+        quality,
+        encoder_preference,
+    } = options.unwrap_or_default();
+    let mut wire_problems = Vec::new();
+    let encoder = match pb::Encoder::try_from(encoder_preference) {
+        Ok(e) => encoder_preference_from_pb(e),
+        Err(_) => {
+            wire_problems.push((
+                "options.encoder_preference".into(),
+                format!("{encoder_preference} is not an Encoder value"),
             ));
+            Default::default()
         }
-        if video_url.is_empty() {
-            problems.push(("video_url".into(), "required".into()));
-        } else if let Err(err) = self.inputs.check(video_url) {
-            problems.push(("video_url".into(), err.to_string()));
-        }
-        if video_name.chars().count() > MAX_VIDEO_NAME_CHARS
-            || video_name.chars().any(|c| c.is_control())
-        {
-            problems.push((
-                "video_name".into(),
-                format!("at most {MAX_VIDEO_NAME_CHARS} printable characters"),
-            ));
-        }
-        let options = self.validate_options(options.as_ref(), &mut problems);
-        if scenario_json.is_empty() {
-            problems.push(("scenario_json".into(), "required".into()));
-        } else {
-            let json = scenario_json.clone();
-            let parse_options = self.parse_options.clone();
-            // Parsing a large scenario takes milliseconds of CPU: off the async executor.
-            let parsed = tokio::task::spawn_blocking(move || {
-                parse_scenario(json.as_bytes(), &parse_options)
-            })
-            .await
-            .map_err(|e| ApiError::Internal {
-                detail: format!("scenario validation stopped: {e}"),
-            })?;
-            if let Err(err) = parsed {
-                problems.extend(
-                    err.problems()
-                        .iter()
-                        .map(|p| (scenario_field(&p.path), p.message.clone())),
-                );
-            }
-        }
-        if problems.is_empty() {
-            Ok(options)
-        } else {
-            Err(ApiError::validation(problems))
-        }
-    }
-
-    fn validate_options(
-        &self,
-        options: Option<&pb::RenderOptions>,
-        problems: &mut Vec<(String, String)>,
-    ) -> JobOptions {
-        let pb::RenderOptions {
-            width,
-            height,
-            fps,
-            quality,
-            encoder_preference,
-        } = options.cloned().unwrap_or_default();
-        let mut field = |name: &str, value: i32, default: u32| -> u32 {
-            match u32::try_from(value) {
-                Ok(0) => default,
-                Ok(v) => v,
-                Err(_) => {
-                    problems.push((format!("options.{name}"), format!("{value} is negative")));
-                    default
-                }
-            }
-        };
-        let width = field("width", width, DEFAULT_WIDTH);
-        let height = field("height", height, DEFAULT_HEIGHT);
-        let fps = field("fps", fps, DEFAULT_FPS);
-        let quality = field("quality", quality, u32::from(self.default_quality));
-        let quality = u8::try_from(quality).unwrap_or(u8::MAX);
-        if let Err(err) = self.output_limits.check(&OutputRequest {
-            width: Some(width),
-            height: Some(height),
-            fps: Some(fps),
-            quality: Some(quality),
-        }) {
-            let name = match &err {
-                crate::config::OptionsError::OutOfRange { field, .. }
-                | crate::config::OptionsError::Odd { field, .. } => *field,
-            };
-            problems.push((format!("options.{name}"), err.to_string()));
-        }
-        let encoder = match pb::Encoder::try_from(encoder_preference) {
-            Ok(e) => encoder_preference_from_pb(e),
-            Err(_) => {
-                problems.push((
-                    "options.encoder_preference".into(),
-                    format!("{encoder_preference} is not an Encoder value"),
-                ));
-                Default::default()
-            }
-        };
-        JobOptions {
-            width: Some(width),
-            height: Some(height),
-            fps: Some(fps),
-            quality: Some(quality),
+    };
+    let given = |v: i32| (v != 0).then_some(i64::from(v));
+    CreateInput {
+        request_id: (!request_id.is_empty()).then_some(request_id),
+        video_url,
+        video_name: (!video_name.is_empty()).then_some(video_name),
+        scenario_json,
+        options: OptionsInput {
+            width: given(width),
+            height: given(height),
+            fps: given(fps),
+            quality: given(quality),
             encoder,
-        }
+            output_format: Default::default(),
+        },
+        callback_url: (!callback_url.is_empty()).then_some(callback_url),
+        wire_problems,
     }
 }
 
@@ -260,41 +119,16 @@ impl RenderService for RenderApi {
         &self,
         request: Request<pb::CreateRenderRequest>,
     ) -> Result<Response<pb::RenderJob>, Status> {
-        let caller = self.caller(&request, RpcClass::Create)?;
-        let body = request.into_inner();
-        let options = self
-            .validate_create(&body)
+        let caller = Caller::of(&request)?;
+        let created = self
+            .core
+            .create(&caller.principal, create_input(request.into_inner()))
             .await
-            .map_err(|e| self.fail(&caller, e))?;
-        let pb::CreateRenderRequest {
-            request_id,
-            video_url,
-            scenario_json,
-            options: _,
-            video_name,
-            callback_url,
-        } = body;
-        let new = NewJob {
-            owner: caller.principal.user_id.clone(),
-            request_id: (!request_id.is_empty()).then_some(request_id),
-            video_url,
-            video_name: (!video_name.is_empty()).then_some(video_name),
-            scenario_json,
-            options: options.to_json(),
-            callback_url: (!callback_url.is_empty()).then_some(callback_url),
-        };
-        let (job, created) = self
-            .quota
-            .create(&caller.principal.plan, new)
-            .await
-            .map_err(|e| self.fail(&caller, ApiError::from(e)))?;
-        if created {
-            tracing::info!(job = %job.id, user = %job.owner, "job queued");
-            self.workers.wake();
-        }
+            .map_err(|e| caller.fail(e))?;
+        let job = created.job;
         Ok(Response::new(render_job(
             &job,
-            self.download_url(&job).await,
+            self.core.download_url(&job).await,
         )))
     }
 
@@ -302,12 +136,16 @@ impl RenderService for RenderApi {
         &self,
         request: Request<pb::GetRenderRequest>,
     ) -> Result<Response<pb::RenderJob>, Status> {
-        let caller = self.caller(&request, RpcClass::Other)?;
+        let caller = Caller::of(&request)?;
         let pb::GetRenderRequest { job_id } = request.get_ref();
-        let job = self.visible_job(&caller, job_id).await?;
+        let job = self
+            .core
+            .get(&caller.principal, job_id)
+            .await
+            .map_err(|e| caller.fail(e))?;
         Ok(Response::new(render_job(
             &job,
-            self.download_url(&job).await,
+            self.core.download_url(&job).await,
         )))
     }
 
@@ -317,20 +155,25 @@ impl RenderService for RenderApi {
         &self,
         request: Request<pb::StreamStatusRequest>,
     ) -> Result<Response<Self::StreamStatusStream>, Status> {
-        let caller = self.caller(&request, RpcClass::Other)?;
+        let caller = Caller::of(&request)?;
         let pb::StreamStatusRequest { job_id } = request.get_ref();
-        let job = self.visible_job(&caller, job_id).await?;
+        let job = self
+            .core
+            .get(&caller.principal, job_id)
+            .await
+            .map_err(|e| caller.fail(e))?;
         let Ok(permit) = Arc::clone(&self.streams).try_acquire_owned() else {
-            return Err(self.fail(
-                &caller,
-                ApiError::Unavailable {
-                    detail: "this replica holds its maximum of open status streams".into(),
-                },
-            ));
+            tracing::error!(
+                user = %caller.principal.user_id,
+                "request failed: this replica holds its maximum of open status streams"
+            );
+            return Err(caller.fail(ApiError::Unavailable {
+                detail: "this replica holds its maximum of open status streams".into(),
+            }));
         };
-        let mut updates = self.hub.subscribe(Job::clone(&job));
+        let mut updates = self.core.hub.subscribe(Job::clone(&job));
         let mut shutdown = self.shutdown.clone();
-        let outputs = Arc::clone(&self.outputs);
+        let outputs = Arc::clone(&self.core.outputs);
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
             let _permit = permit;
@@ -376,21 +219,13 @@ impl RenderService for RenderApi {
         &self,
         request: Request<pb::CancelRequest>,
     ) -> Result<Response<pb::RenderJob>, Status> {
-        let caller = self.caller(&request, RpcClass::Other)?;
+        let caller = Caller::of(&request)?;
         let pb::CancelRequest { job_id } = request.get_ref();
-        let job = self.visible_job(&caller, job_id).await?;
         let cancelled = self
-            .store
-            .cancel(&job.id)
+            .core
+            .cancel(&caller.principal, job_id)
             .await
-            .map_err(|e| self.fail(&caller, ApiError::from(e)))?;
-        if !self.workers.cancel_local(&cancelled.id) {
-            // Queued, or rendering on another replica (whose worker sees the lost lease at
-            // its next progress write): tell this replica's streams now.
-            self.hub.observe(cancelled.clone());
-        }
-        self.quota.invalidate(&cancelled.owner).await;
-        tracing::info!(job = %cancelled.id, user = %caller.principal.user_id, "job cancelled");
+            .map_err(|e| caller.fail(e))?;
         Ok(Response::new(render_job(&cancelled, None)))
     }
 
@@ -398,7 +233,7 @@ impl RenderService for RenderApi {
         &self,
         request: Request<pb::HistoryRequest>,
     ) -> Result<Response<pb::HistoryResponse>, Status> {
-        let caller = self.caller(&request, RpcClass::Other)?;
+        let caller = Caller::of(&request)?;
         let pb::HistoryRequest {
             page_size,
             page_token,
@@ -422,17 +257,21 @@ impl RenderService for RenderApi {
             }
         }
         if !problems.is_empty() {
-            return Err(self.fail(&caller, ApiError::validation(problems)));
+            return Err(caller.fail(ApiError::validation(problems)));
         }
-        let owner = (!caller.principal.is_admin()).then_some(caller.principal.user_id.as_str());
+        let query = HistoryQuery {
+            page_size,
+            page_token: (!page_token.is_empty()).then(|| page_token.clone()),
+            states: filter,
+        };
         let (jobs, next) = self
-            .store
-            .list(owner, &filter, page_size, Some(page_token.as_str()))
+            .core
+            .history(&caller.principal, query)
             .await
-            .map_err(|e| self.fail(&caller, ApiError::from(e)))?;
+            .map_err(|e| caller.fail(e))?;
         let mut rendered = Vec::with_capacity(jobs.len());
         for job in &jobs {
-            rendered.push(render_job(job, self.download_url(job).await));
+            rendered.push(render_job(job, self.core.download_url(job).await));
         }
         Ok(Response::new(pb::HistoryResponse {
             jobs: rendered,
@@ -444,13 +283,13 @@ impl RenderService for RenderApi {
         &self,
         request: Request<pb::GetQuotaRequest>,
     ) -> Result<Response<pb::QuotaUsage>, Status> {
-        let caller = self.caller(&request, RpcClass::Other)?;
+        let caller = Caller::of(&request)?;
         let pb::GetQuotaRequest {} = request.get_ref();
         let report = self
-            .quota
-            .report(&caller.principal.user_id, &caller.principal.plan)
+            .core
+            .quota(&caller.principal)
             .await
-            .map_err(|e| self.fail(&caller, ApiError::from(e)))?;
+            .map_err(|e| caller.fail(e))?;
         let counter = |c: Counter| pb::QuotaCounter {
             used: i32::try_from(c.used).unwrap_or(i32::MAX),
             limit: i32::try_from(c.limit).unwrap_or(i32::MAX),
