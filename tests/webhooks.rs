@@ -311,10 +311,12 @@ async fn a_restart_mid_retry_still_delivers_the_same_event() {
         .collect();
     assert_eq!(accepted.len(), 1, "{received:?}");
     assert!(received.len() > before_restart);
-    assert_eq!(
-        delivered.attempts as usize,
-        received.len(),
-        "every attempt reached the receiver"
+    // An attempt cut short by the shutdown counts even if it never reached the receiver.
+    assert!(
+        delivered.attempts as usize >= received.len(),
+        "{} attempts, {} received",
+        delivered.attempts,
+        received.len()
     );
     for attempt in &received {
         assert_eq!(attempt.event_id, pending.event_id);

@@ -271,7 +271,7 @@ impl JobStore {
             .col_expr(
                 webhook_outbox::Column::LastError,
                 Func::coalesce([
-                    Expr::col(webhook_outbox::Column::LastError).into(),
+                    Expr::col(webhook_outbox::Column::LastError),
                     Expr::value(
                         "the delivery deadline passed while no replica was delivering".to_owned(),
                     ),

@@ -40,7 +40,7 @@ pub struct DeliveryParts {
 /// doubling per attempt up to `max`, plus a random jitter of up to the same amount again,
 /// computed with backon's `ExponentialBuilder` (its iterator's `attempt`-th delay).
 pub fn retry_delay(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let schedule = ExponentialBuilder::default()
+    let mut schedule = ExponentialBuilder::default()
         .with_min_delay(base)
         .with_max_delay(max)
         .with_factor(2.0)
@@ -51,7 +51,7 @@ pub fn retry_delay(attempt: u32, base: Duration, max: Duration) -> Duration {
     // Duration), so later attempts read the same entry instead of walking the iterator.
     const FLAT_AFTER: u32 = 128;
     let index = usize::try_from(attempt.clamp(1, FLAT_AFTER) - 1).unwrap_or(0);
-    schedule.skip(index).next().unwrap_or(max)
+    schedule.nth(index).unwrap_or(max)
 }
 
 /// When to try an event again after its `attempts`-th attempt failed at `now`; `None` when
