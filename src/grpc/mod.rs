@@ -240,6 +240,7 @@ mod tests {
                 fps: 30,
                 quality: 90,
                 encoder_preference: pb::Encoder::Nvenc as i32,
+                format: pb::OutputFormat::Mp4 as i32,
             }),
         };
         let bytes = job.encode_to_vec();

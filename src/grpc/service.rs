@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::convert::{self, encoder_preference_from_pb, render_job, render_status};
+use super::convert::{self, encoder_preference_from_pb, format_from_pb, render_job, render_status};
 use super::pb::{self, render_service_server::RenderService};
 use super::status::{scenario_field, ApiError, Lang};
 use crate::auth::Principal;
@@ -194,6 +194,7 @@ impl RenderApi {
             fps,
             quality,
             encoder_preference,
+            format,
         } = options.cloned().unwrap_or_default();
         let mut field = |name: &str, value: i32, default: u32| -> u32 {
             match u32::try_from(value) {
@@ -232,20 +233,44 @@ impl RenderApi {
                 Default::default()
             }
         };
+        let format = match pb::OutputFormat::try_from(format) {
+            Ok(f) => format_from_pb(f),
+            Err(_) => {
+                problems.push((
+                    "options.format".into(),
+                    format!("{format} is not an OutputFormat value"),
+                ));
+                Default::default()
+            }
+        };
+        if !encoder.fits(format) {
+            problems.push((
+                "options.encoder_preference".into(),
+                format!(
+                    "{} cannot write {format}: mp4 and mov take NVENC or x264, webm takes VP9",
+                    pb::Encoder::try_from(encoder_preference)
+                        .map_or("this encoder", |e| e.as_str_name())
+                ),
+            ));
+        }
         JobOptions {
             width: Some(width),
             height: Some(height),
             fps: Some(fps),
             quality: Some(quality),
             encoder,
+            format,
         }
     }
 }
 
 /// A fresh signed link to a succeeded job's video (`None` for any other job).
 fn download_url(outputs: &OutputStore, job: &Job) -> Option<String> {
+    let format = JobOptions::from_json(&job.options)
+        .unwrap_or_default()
+        .format;
     (job.state == JobState::Succeeded && job.output.is_some())
-        .then(|| outputs.download_url(job.id.as_str(), Utc::now()))
+        .then(|| outputs.download_url(job.id.as_str(), format, Utc::now()))
 }
 
 /// Resolves once the server starts shutting down.

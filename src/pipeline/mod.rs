@@ -1,4 +1,5 @@
-//! Media pipeline: decode → [`FrameStage`] (the GPU step) → encode (NVENC / x264) + audio → MP4.
+//! Media pipeline: decode → [`FrameStage`] (the GPU step) → encode + audio → the output file:
+//! H.264 (NVENC / x264) + AAC in MP4 or MOV, VP9 + Opus in WebM.
 //!
 //! [`render_file`] is blocking and runs OS threads joined by bounded channels: the decoder
 //! (demux, decode, frame-rate resampling), the stage's preparer when it has one (the caption
@@ -21,12 +22,14 @@ use ffmpeg_next as ffmpeg;
 
 pub use decode::decode_frame_at;
 pub use encoder::{
-    nvenc_available, open_encoder, quality_to_cq, quality_to_crf, select_encoder, EncoderChoice,
-    EncoderSettings, Nvenc, VideoEncoder, X264, X264_PRESETS,
+    choice_conflict, nvenc_available, open_encoder, quality_to_cq, quality_to_crf,
+    quality_to_vp9_crf, select_encoder, EncoderChoice, EncoderSettings, Nvenc, VideoEncoder, Vp9,
+    X264, X264_PRESETS,
 };
 pub use error::{EncoderInitError, EncoderKind, MediaError, RenderError, StageError};
 pub use probe::{probe, MediaInfo};
 
+use crate::domain::job::OutputFormat as Container;
 use crate::progress::{CancelToken, Progress, ProgressSink, RenderStage};
 
 /// Frames the stage produces; the encoder is opened with this.
@@ -76,14 +79,16 @@ pub trait FrameStage: Send {
     fn finish(&mut self) -> Result<Vec<ffmpeg::frame::Video>, StageError>;
 }
 
-/// One render: input file, output MP4 and encoding options.
+/// One render: input file, output file and its container, and encoding options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderJobSpec {
     pub input: PathBuf,
     pub output: PathBuf,
+    /// mp4 / mov (H.264 + AAC) or webm (VP9 + Opus); the output's name is the caller's.
+    pub container: Container,
     /// Output frame rate; `None` keeps the source's.
     pub fps: Option<ffmpeg::Rational>,
-    /// 10..=100; CQ/CRF = 51 − quality × 0.51.
+    /// 10..=100; H.264 CQ/CRF = 51 − quality × 0.51, VP9 CRF = 63 − quality × 0.63.
     pub quality: u8,
     pub encoder: EncoderChoice,
     /// libx264 preset, one of [`X264_PRESETS`].
@@ -91,11 +96,12 @@ pub struct RenderJobSpec {
 }
 
 impl RenderJobSpec {
-    /// Source frame rate, quality 90, automatic encoder, x264 preset "veryfast".
+    /// MP4, source frame rate, quality 90, automatic encoder, x264 preset "veryfast".
     pub fn new(input: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Self {
         Self {
             input: input.into(),
             output: output.into(),
+            container: Container::Mp4,
             fps: None,
             quality: 90,
             encoder: EncoderChoice::Auto,
@@ -127,6 +133,9 @@ impl RenderJobSpec {
                 "unknown x264 preset {:?}",
                 self.x264_preset
             )));
+        }
+        if let Some(conflict) = choice_conflict(self.encoder, self.container) {
+            return Err(RenderError::Options(conflict));
         }
         Ok(())
     }
@@ -316,7 +325,7 @@ fn first_real_error(errors: Vec<RenderError>) -> Option<RenderError> {
     cancelled
 }
 
-/// Decode → stage → encode + audio → MP4 at `spec.output`, written to a temporary name in the same
+/// Decode → stage → encode + audio → `spec.container` at `spec.output`, written to a temporary name in the same
 /// folder and renamed at the end; on error or cancel the temporary file is removed.
 pub fn render_file(
     spec: &RenderJobSpec,
@@ -335,7 +344,7 @@ pub fn render_file(
     });
     let (info, start_s) = probe::probe_with_start(&spec.input)?;
     let out_fps = spec.fps.unwrap_or(info.fps).reduce();
-    let encoder = select_encoder(spec.encoder)?;
+    let encoder = select_encoder(spec.encoder, spec.container)?;
     let format = stage.output_format();
     if format.pixel != ffmpeg::format::Pixel::YUV420P {
         return Err(StageError(format!(
@@ -349,11 +358,12 @@ pub fn render_file(
     tracing::info!(
         input = %spec.input.display(),
         width = info.width, height = info.height, fps = %out_fps,
-        frames = frames_total_estimate, ?encoder, "render starts"
+        frames = frames_total_estimate, ?encoder, container = %spec.container, "render starts"
     );
     let job = mux::MuxJob {
         input: &spec.input,
         temp_output: &temp.path,
+        container: spec.container,
         encoder,
         allow_fallback: spec.encoder == EncoderChoice::Auto,
         settings: EncoderSettings {
