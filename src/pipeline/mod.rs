@@ -668,6 +668,8 @@ mod tests {
     }
 
     struct Probed {
+        /// The container as ffprobe names it (`mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`).
+        container: String,
         video_codec: String,
         pix_fmt: String,
         frames: u64,
@@ -682,7 +684,7 @@ mod tests {
         let out = Command::new("ffprobe")
             .args(["-v", "error", "-count_frames", "-show_entries"])
             .args([
-                "stream=codec_type,codec_name,pix_fmt,nb_read_frames,duration,color_primaries,color_space",
+                "stream=codec_type,codec_name,pix_fmt,nb_read_frames,duration,color_primaries,color_space:format=format_name",
                 "-of",
                 "json",
             ])
@@ -699,10 +701,12 @@ mod tests {
         let audio = streams.iter().find(|s| s["codec_type"] == "audio");
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
         Probed {
+            container: text(&json["format"]["format_name"]),
             video_codec: text(&video["codec_name"]),
             pix_fmt: text(&video["pix_fmt"]),
             frames: text(&video["nb_read_frames"]).parse().expect("frame count"),
-            duration: text(&video["duration"]).parse().expect("duration"),
+            // Matroska has no per-stream durations: NaN, which fails every comparison.
+            duration: text(&video["duration"]).parse().unwrap_or(f64::NAN),
             audio_codec: audio.map(|a| text(&a["codec_name"])),
             audio_duration: audio.and_then(|a| text(&a["duration"]).parse().ok()),
             color_primaries: text(&video["color_primaries"]),
@@ -992,6 +996,143 @@ mod tests {
         spec.output = dir.path().join("no-such-dir").join("out.mp4");
         let err = render(&spec, ScaleStage::new(320, 240, 0)).expect_err("missing folder");
         assert_eq!(err.kind(), "STORAGE_ACCESS_ERROR");
+    }
+
+    #[test]
+    fn mov_and_webm_carry_their_codecs_every_frame_and_the_audio() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let aac = dir.path().join("in.mp4");
+        make_clip(&aac, Some("aac"));
+        let pcm = dir.path().join("in.mkv");
+        make_clip(&pcm, Some("pcm_s16le"));
+        let silent = dir.path().join("silent.mp4");
+        make_clip(&silent, None);
+        let cases = [
+            (
+                Container::Mov,
+                &aac,
+                "out.mov",
+                EncoderKind::X264,
+                "h264",
+                Some("aac"),
+            ),
+            (
+                Container::Mov,
+                &pcm,
+                "pcm.mov",
+                EncoderKind::X264,
+                "h264",
+                Some("aac"),
+            ),
+            // 44.1 kHz AAC and PCM sources: decoded and resampled to 48 kHz Opus.
+            (
+                Container::Webm,
+                &aac,
+                "out.webm",
+                EncoderKind::Vp9,
+                "vp9",
+                Some("opus"),
+            ),
+            (
+                Container::Webm,
+                &pcm,
+                "pcm.webm",
+                EncoderKind::Vp9,
+                "vp9",
+                Some("opus"),
+            ),
+            (
+                Container::Webm,
+                &silent,
+                "silent.webm",
+                EncoderKind::Vp9,
+                "vp9",
+                None,
+            ),
+        ];
+        for (container, input, name, encoder, video_codec, audio_codec) in cases {
+            let output = dir.path().join(name);
+            let mut spec = RenderJobSpec::new(input, &output);
+            spec.container = container;
+            spec.encoder = if container == Container::Webm {
+                EncoderChoice::Auto
+            } else {
+                EncoderChoice::X264
+            };
+            let report = render(&spec, ScaleStage::new(320, 240, 1)).expect(name);
+            assert_eq!(report.encoder, encoder, "{name}");
+            assert_eq!(report.frames, 50, "{name}");
+            let p = ffprobe(&output);
+            let expected_container = match container {
+                Container::Webm => "matroska,webm",
+                Container::Mp4 | Container::Mov => "mov,mp4,m4a,3gp,3g2,mj2",
+            };
+            assert_eq!(p.container, expected_container, "{name}");
+            assert_eq!(p.video_codec, video_codec, "{name}");
+            assert_eq!(p.pix_fmt, "yuv420p", "{name}");
+            assert_eq!(p.frames, 50, "{name}");
+            assert_eq!(p.audio_codec.as_deref(), audio_codec, "{name}");
+            if container == Container::Mov {
+                assert!(
+                    (p.duration - 2.0).abs() <= 1.0 / 25.0,
+                    "{name}: {}",
+                    p.duration
+                );
+                let audio_end = p.audio_duration.expect("audio duration");
+                assert!(
+                    audio_end > 1.9 && audio_end <= 2.025,
+                    "{name}: audio {audio_end}"
+                );
+            }
+        }
+        // Matroska keeps durations per file, not per stream: check the whole file's.
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration:stream=sample_rate",
+            ])
+            .args(["-of", "json"])
+            .arg(dir.path().join("out.webm"))
+            .output()
+            .expect("ffprobe runs");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let duration: f64 = json["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .expect("duration");
+        assert!((duration - 2.0).abs() <= 0.05, "webm duration {duration}");
+        let rates: Vec<&str> = json["streams"]
+            .as_array()
+            .expect("streams")
+            .iter()
+            .filter_map(|s| s["sample_rate"].as_str())
+            .collect();
+        assert_eq!(rates, ["48000"], "Opus at 48 kHz");
+        let temporaries: Vec<_> = leftovers(dir.path())
+            .into_iter()
+            .filter(|n| n.contains("renderd-tmp"))
+            .collect();
+        assert!(temporaries.is_empty(), "{temporaries:?}");
+    }
+
+    #[test]
+    fn h264_encoders_cannot_write_webm_nor_vp9_mp4() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in.mp4");
+        make_clip(&input, None);
+        let mut spec = RenderJobSpec::new(&input, dir.path().join("out.webm"));
+        spec.container = Container::Webm;
+        spec.encoder = EncoderChoice::X264;
+        let err = render(&spec, ScaleStage::new(320, 240, 0)).expect_err("x264 into webm");
+        assert_eq!(err.kind(), "INVALID_RENDER_OPTIONS");
+        assert!(err.to_string().contains("VP9"), "{err}");
+        spec.container = Container::Mp4;
+        spec.encoder = EncoderChoice::Vp9;
+        let err = render(&spec, ScaleStage::new(320, 240, 0)).expect_err("vp9 into mp4");
+        assert_eq!(err.kind(), "INVALID_RENDER_OPTIONS");
+        assert!(leftovers(dir.path()).is_empty());
     }
 
     #[test]
