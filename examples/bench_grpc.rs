@@ -195,6 +195,7 @@ fn create_request(video: &std::path::Path, request_id: &str) -> Result<pb::Creat
             ..Default::default()
         }),
         video_name: String::new(),
+        callback_url: String::new(),
     })
 }
 

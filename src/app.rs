@@ -289,12 +289,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let webhooks = match config.webhooks.signer().map_err(config_error)? {
         Some(signer) => {
             let links = Arc::clone(&outputs);
+            let link_store = store.clone();
             let parts = crate::webhook::DeliveryParts {
                 store: store.clone(),
                 config: config.webhooks.clone(),
                 signer,
-                download_link: Arc::new(move |job_id: &str| {
-                    Some(links.download_url(job_id, chrono::Utc::now()))
+                download_link: Arc::new(move |job_id: String| {
+                    let (links, store) = (Arc::clone(&links), link_store.clone());
+                    Box::pin(async move {
+                        let id = crate::domain::job::JobId::parse(&job_id).ok()?;
+                        let job = store.get_status(&id).await.ok()?;
+                        links.link(&job).await
+                    })
                 }),
                 wake: Arc::clone(&webhook_wake),
                 owner: worker_id(),

@@ -82,6 +82,8 @@ pub struct RenderRequest {
     pub output: PathBuf,
     pub options: OutputRequest,
     pub encoder: Option<EncoderChoice>,
+    /// The output's container (mp4, mov, webm).
+    pub format: crate::domain::job::OutputFormat,
 }
 
 /// How scenarios are parsed everywhere (CLI, CreateRender validation, workers): the configured
@@ -153,7 +155,7 @@ impl Engine {
         Ok(Composer::new(scene, self.fonts.engine(), self.config.compose).with_media(media))
     }
 
-    /// Renders `scene` over the input video into an MP4.
+    /// Renders `scene` over the input video into `req.format` (MP4, MOV or WebM).
     pub fn render(
         &self,
         scene: Arc<Scene>,
@@ -188,6 +190,7 @@ impl Engine {
         let spec = RenderJobSpec {
             input: req.input.clone(),
             output: req.output.clone(),
+            container: req.format,
             fps: req.options.fps.map(|f| ffmpeg::Rational::new(f as i32, 1)),
             quality: req.options.quality.unwrap_or(self.config.render.quality),
             encoder: req.encoder.unwrap_or(self.config.render.encoder),

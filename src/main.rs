@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use renderd::config::{Config, OutputRequest};
+use renderd::domain::job::OutputFormat;
 use renderd::engine::{Engine, RenderRequest};
 use renderd::pipeline::EncoderChoice;
 use renderd::progress::{CancelToken, Progress};
@@ -30,7 +31,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Render SCENARIO over a video into an MP4 (H.264 + the source audio).
+    /// Render SCENARIO over a video into an MP4 or MOV (H.264 + AAC / the source audio) or a
+    /// WebM (VP9 + Opus).
     Render {
         scenario: PathBuf,
         #[arg(long)]
@@ -48,6 +50,9 @@ enum Command {
         quality: Option<u8>,
         #[arg(long, value_enum)]
         encoder: Option<EncoderChoice>,
+        /// Container: mp4, mov or webm; default: the one --output's extension names, else mp4.
+        #[arg(long, value_parser = format_parser())]
+        format: Option<OutputFormat>,
     },
     /// Draw one composited frame to a PNG.
     Frame {
@@ -90,6 +95,13 @@ enum Command {
     },
     /// Apply the job database's pending migrations and exit.
     Migrate,
+}
+
+/// `--format`: one of the output formats, listed in `--help`.
+fn format_parser() -> impl clap::builder::TypedValueParser<Value = OutputFormat> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(OutputFormat::ALL.map(OutputFormat::as_str))
+        .try_map(|name| name.parse::<OutputFormat>())
 }
 
 fn main() {
@@ -145,7 +157,16 @@ fn run(command: Command, config: Config) -> Result<()> {
             fps,
             quality,
             encoder,
+            format,
         } => {
+            let format = format
+                .or_else(|| {
+                    output
+                        .extension()
+                        .and_then(|ext| ext.to_str())
+                        .and_then(OutputFormat::from_extension)
+                })
+                .unwrap_or_default();
             let options = OutputRequest {
                 width,
                 height,
@@ -160,6 +181,7 @@ fn run(command: Command, config: Config) -> Result<()> {
                     output,
                     options,
                     encoder,
+                    format,
                 },
             )
         }

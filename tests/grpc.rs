@@ -643,3 +643,104 @@ async fn a_killed_replicas_job_is_taken_again_when_its_lease_runs_out() {
     assert_eq!(stored.attempts, 2, "claimed by A, then again by B");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webm_format_downloads_as_video_webm_with_vp9_and_opus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(test_config(dir.path())).await;
+    let video = server.media("tiny.mp4");
+    common::make_clip(&video, 1.0, (640, 360), 10, Audio::AacTone);
+    let token = server.token("alice");
+    let mut client = server.client().await;
+
+    // An H.264 encoder for a webm, or a format that does not exist, is a field violation.
+    let mut request = create_request("", &video, (640, 360));
+    let options = request.options.as_mut().expect("options");
+    options.format = pb::OutputFormat::Webm as i32;
+    options.encoder_preference = pb::Encoder::X264 as i32;
+    let err = client
+        .create_render(authed(request.clone(), &token))
+        .await
+        .expect_err("x264 cannot write webm");
+    assert_error(&err, Code::InvalidArgument, "RENDER_VALIDATION_FAILED");
+    let violations = err
+        .get_error_details()
+        .bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .clone();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].field, "options.encoder_preference");
+    let options = request.options.as_mut().expect("options");
+    options.encoder_preference = pb::Encoder::Unspecified as i32;
+    options.format = 7;
+    let err = client
+        .create_render(authed(request.clone(), &token))
+        .await
+        .expect_err("unknown format");
+    let fields: Vec<String> = err
+        .get_error_details()
+        .bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    assert_eq!(fields, ["options.format"]);
+
+    let options = request.options.as_mut().expect("options");
+    options.format = pb::OutputFormat::Webm as i32;
+    options.fps = 10;
+    let job = client
+        .create_render(authed(request, &token))
+        .await
+        .expect("create")
+        .into_inner();
+    let seen = collect_stream(&mut client, &token, &job.job_id, Duration::from_secs(120)).await;
+    let last = &seen.last().expect("statuses").1;
+    assert_eq!(state(last), JobState::Succeeded, "{last:?}");
+    assert_eq!(last.encoder, pb::Encoder::Vp9 as i32);
+    let done = client
+        .get_render(authed(
+            pb::GetRenderRequest {
+                job_id: job.job_id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        done.options.expect("options").format,
+        pb::OutputFormat::Webm as i32
+    );
+    let output = done.output.expect("output");
+    assert!(
+        output
+            .download_url
+            .contains(&format!("/downloads/{}.webm?", job.job_id)),
+        "{}",
+        output.download_url
+    );
+    let response = reqwest::get(&output.download_url).await.expect("download");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("video/webm")
+    );
+    let bytes = response.bytes().await.expect("body");
+    assert_eq!(bytes.len() as i64, output.size_bytes);
+    let downloaded = dir.path().join("downloaded.webm");
+    std::fs::write(&downloaded, &bytes).expect("save");
+    let probe = common::ffprobe(&downloaded);
+    assert_eq!(probe["format"]["format_name"], "matroska,webm");
+    let video_stream = common::stream(&probe, "video").expect("video stream");
+    assert_eq!(video_stream["codec_name"], "vp9");
+    assert_eq!(common::num(&video_stream["nb_read_frames"]), 10.0);
+    let audio = common::stream(&probe, "audio").expect("audio kept");
+    assert_eq!(audio["codec_name"], "opus");
+    server.shutdown().await;
+}

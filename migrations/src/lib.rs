@@ -38,7 +38,8 @@ mod tests {
             .iter()
             .position(|m| m.name() == name)
             .expect("a known migration");
-        let steps = u32::try_from(migrations.len() - position).expect("few migrations");
+        let steps = <u32 as std::convert::TryFrom<usize>>::try_from(migrations.len() - position)
+            .expect("few migrations");
         Migrator::down(db, Some(steps)).await.expect("down");
     }
 

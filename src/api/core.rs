@@ -5,12 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-
 use super::error::{scenario_field, ApiError};
 use crate::auth::Principal;
 use crate::config::{OptionsError, OutputLimits, OutputRequest};
-use crate::domain::job::{EncoderPreference, Job, JobId, JobOptions, JobState};
+use crate::domain::job::{EncoderPreference, Job, JobId, JobOptions, JobState, OutputFormat};
 use crate::media::{InputResolver, OutputStore};
 use crate::queue::{StatusHub, WorkerPool};
 use crate::quota::{QuotaReport, QuotaService, RateLimiter, RpcClass};
@@ -31,42 +29,6 @@ const ESTIMATE_RENDER_FPS: f64 = 60.0;
 /// Fetching, probing and finalising a job, in the create-time estimate.
 const ESTIMATE_OVERHEAD: Duration = Duration::from_secs(3);
 
-/// The container a request asks for (the editor's `options.format`).
-///
-/// Carried through [`OptionsInput::output_format`] as far as the core; the job options gain a
-/// format field on the formats branch (issue 5), where this value is stored with the job.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum OutputFormatChoice {
-    #[default]
-    Mp4,
-    Mov,
-    Webm,
-}
-
-impl OutputFormatChoice {
-    pub const ALL: [OutputFormatChoice; 3] = [
-        OutputFormatChoice::Mp4,
-        OutputFormatChoice::Mov,
-        OutputFormatChoice::Webm,
-    ];
-
-    /// The spelling on the wire: `mp4`, `mov`, `webm`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutputFormatChoice::Mp4 => "mp4",
-            OutputFormatChoice::Mov => "mov",
-            OutputFormatChoice::Webm => "webm",
-        }
-    }
-
-    /// Parses the wire spelling (case-insensitive); `None` for anything else.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|f| f.as_str().eq_ignore_ascii_case(text.trim()))
-    }
-}
-
 /// Render options as a face received them. `None` takes the default; a value out of range
 /// (negative, too large for its type, outside the configured limits) is a field problem.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -76,7 +38,8 @@ pub struct OptionsInput {
     pub fps: Option<i64>,
     pub quality: Option<i64>,
     pub encoder: EncoderPreference,
-    pub output_format: OutputFormatChoice,
+    /// The container (the editor's `options.format`).
+    pub output_format: OutputFormat,
 }
 
 /// A create request in face-neutral form. Problems are reported under the gRPC field names
@@ -368,8 +331,7 @@ impl RenderCore {
             fps,
             quality,
             encoder,
-            // Validated by parsing; stored with the job once JobOptions has a format.
-            output_format: _,
+            output_format: format,
         } = *options;
         let mut field = |name: &str, value: Option<i64>, default: u32| -> u32 {
             match value.map(u32::try_from) {
@@ -400,16 +362,25 @@ impl RenderCore {
             };
             problems.push((format!("options.{name}"), err.to_string()));
         }
+        if !encoder.fits(format) {
+            problems.push((
+                "options.encoder_preference".into(),
+                format!(
+                    "encoder {encoder:?} cannot write {format}: mp4 and mov take NVENC or x264, \
+                     webm takes VP9"
+                ),
+            ));
+        }
         JobOptions {
             width: Some(width),
             height: Some(height),
             fps: Some(fps),
             quality: Some(quality),
             encoder,
+            format,
         }
     }
 }
-
 
 /// A rough render time for a new job: the captions' extent (the last finite cue end; the
 /// video itself is not probed before a worker takes the job) at `fps`, rendered at
@@ -428,21 +399,6 @@ pub fn estimate_render_time(scene: &Scene, fps: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn output_formats_parse_from_their_wire_names_only() {
-        for format in OutputFormatChoice::ALL {
-            assert_eq!(OutputFormatChoice::parse(format.as_str()), Some(format));
-        }
-        assert_eq!(
-            OutputFormatChoice::parse(" WebM "),
-            Some(OutputFormatChoice::Webm)
-        );
-        for bad in ["", "avi", "mkv", "gif", "mp4a"] {
-            assert_eq!(OutputFormatChoice::parse(bad), None, "{bad:?}");
-        }
-        assert_eq!(OutputFormatChoice::default(), OutputFormatChoice::Mp4);
-    }
 
     fn scene_with_cues(ends: &[f64]) -> Scene {
         let cues: Vec<String> = ends

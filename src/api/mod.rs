@@ -5,7 +5,5 @@
 pub mod core;
 pub mod error;
 
-pub use self::core::{
-    CreateInput, Created, HistoryQuery, OptionsInput, OutputFormatChoice, RenderCore,
-};
+pub use self::core::{CreateInput, Created, HistoryQuery, OptionsInput, RenderCore};
 pub use self::error::{ApiError, Lang};

@@ -219,7 +219,8 @@ pub struct JobProgress {
 }
 
 /// Which video encoder a job asks for. `Nvenc` is a preference: where the GPU has no NVENC the
-/// job falls back to x264 (datacenter GPUs lack the encoder block); `X264` forces x264.
+/// job falls back to x264 (datacenter GPUs lack the encoder block); `X264` forces x264. `Vp9`
+/// (libvpx-vp9) is the only encoder of webm outputs, and only of those.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EncoderPreference {
@@ -227,6 +228,94 @@ pub enum EncoderPreference {
     Auto,
     Nvenc,
     X264,
+    Vp9,
+}
+
+impl EncoderPreference {
+    /// Whether this preference can be honoured for `format`: H.264 encoders write mp4 and mov,
+    /// VP9 writes webm; `Auto` fits every format.
+    pub fn fits(self, format: OutputFormat) -> bool {
+        match (self, format) {
+            (EncoderPreference::Auto, _) => true,
+            (
+                EncoderPreference::Nvenc | EncoderPreference::X264,
+                OutputFormat::Mp4 | OutputFormat::Mov,
+            ) => true,
+            (EncoderPreference::Nvenc | EncoderPreference::X264, OutputFormat::Webm) => false,
+            (EncoderPreference::Vp9, OutputFormat::Webm) => true,
+            (EncoderPreference::Vp9, OutputFormat::Mp4 | OutputFormat::Mov) => false,
+        }
+    }
+}
+
+/// The container a job's output is written in: MP4 and QuickTime MOV hold H.264 + AAC, WebM
+/// holds VP9 + Opus.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    #[default]
+    Mp4,
+    Mov,
+    Webm,
+}
+
+impl OutputFormat {
+    pub const ALL: [OutputFormat; 3] = [OutputFormat::Mp4, OutputFormat::Mov, OutputFormat::Webm];
+
+    /// The spelling of the REST contract and the stored options: `mp4`, `mov`, `webm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Mp4 => "mp4",
+            OutputFormat::Mov => "mov",
+            OutputFormat::Webm => "webm",
+        }
+    }
+
+    /// The output file's extension (without the dot).
+    pub fn extension(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// The `Content-Type` of a download.
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            OutputFormat::Mp4 => "video/mp4",
+            OutputFormat::Mov => "video/quicktime",
+            OutputFormat::Webm => "video/webm",
+        }
+    }
+
+    /// The format a file extension names (any case, without the dot), if any.
+    pub fn from_extension(extension: &str) -> Option<Self> {
+        OutputFormat::ALL
+            .into_iter()
+            .find(|format| format.extension().eq_ignore_ascii_case(extension))
+    }
+
+    fn is_mp4(&self) -> bool {
+        *self == OutputFormat::Mp4
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = ParseJobEnumError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OutputFormat::ALL
+            .into_iter()
+            .find(|format| format.as_str() == s)
+            .ok_or_else(|| ParseJobEnumError {
+                what: "output format (expected mp4, mov or webm)",
+                value: s.to_owned(),
+            })
+    }
 }
 
 /// The render options a job was created with, stored as JSON in the job row. `None` keeps the
@@ -243,6 +332,10 @@ pub struct JobOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<u8>,
     pub encoder: EncoderPreference,
+    /// Absent in rows written before formats existed (they are mp4); not written for mp4, so
+    /// replicas of the previous version still read every mp4 job during a rolling upgrade.
+    #[serde(skip_serializing_if = "OutputFormat::is_mp4")]
+    pub format: OutputFormat,
 }
 
 impl JobOptions {
@@ -265,7 +358,7 @@ pub struct Job {
     pub video_url: String,
     pub video_name: Option<String>,
     pub scenario_json: String,
-    /// Render options (width, height, fps, quality, encoder preference) as JSON.
+    /// Render options (width, height, fps, quality, encoder preference, format) as JSON.
     pub options: serde_json::Value,
     pub state: JobState,
     pub progress: JobProgress,
@@ -389,6 +482,7 @@ mod tests {
             fps: None,
             quality: Some(80),
             encoder: EncoderPreference::Nvenc,
+            format: OutputFormat::Mp4,
         };
         let json = options.to_json();
         assert_eq!(
@@ -400,6 +494,84 @@ mod tests {
             JobOptions::from_json(&serde_json::json!({})).expect("empty"),
             JobOptions::default()
         );
-        assert!(JobOptions::from_json(&serde_json::json!({"format": "webm"})).is_err());
+        assert!(JobOptions::from_json(&serde_json::json!({"container": "webm"})).is_err());
+        assert!(JobOptions::from_json(&serde_json::json!({"format": "avi"})).is_err());
+    }
+
+    #[test]
+    fn format_is_stored_unless_mp4_and_old_rows_read_as_mp4() {
+        let webm = JobOptions {
+            quality: Some(70),
+            encoder: EncoderPreference::Vp9,
+            format: OutputFormat::Webm,
+            ..JobOptions::default()
+        };
+        let json = webm.to_json();
+        assert_eq!(
+            json,
+            serde_json::json!({"quality": 70, "encoder": "vp9", "format": "webm"})
+        );
+        assert_eq!(JobOptions::from_json(&json).expect("parse"), webm);
+        let mov = serde_json::json!({"encoder": "x264", "format": "mov"});
+        assert_eq!(
+            JobOptions::from_json(&mov).expect("mov").format,
+            OutputFormat::Mov
+        );
+        // A row written before formats existed.
+        let old = serde_json::json!({"width": 640, "encoder": "auto"});
+        assert_eq!(
+            JobOptions::from_json(&old).expect("old row").format,
+            OutputFormat::Mp4
+        );
+        assert!(!JobOptions::default()
+            .to_json()
+            .to_string()
+            .contains("format"));
+    }
+
+    #[test]
+    fn output_formats_parse_and_name_their_file_type() {
+        for format in OutputFormat::ALL {
+            assert_eq!(format.as_str().parse::<OutputFormat>(), Ok(format));
+            assert_eq!(format.to_string(), format.as_str());
+            assert_eq!(
+                OutputFormat::from_extension(format.extension()),
+                Some(format)
+            );
+        }
+        let table: Vec<_> = OutputFormat::ALL
+            .into_iter()
+            .map(|f| (f.extension(), f.mime_type()))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                ("mp4", "video/mp4"),
+                ("mov", "video/quicktime"),
+                ("webm", "video/webm")
+            ]
+        );
+        assert_eq!(
+            OutputFormat::from_extension("WEBM"),
+            Some(OutputFormat::Webm)
+        );
+        assert_eq!(OutputFormat::from_extension("mkv"), None);
+        let err = "MP4".parse::<OutputFormat>().expect_err("case matters");
+        assert!(err.to_string().contains("'MP4'"), "{err}");
+        assert!("".parse::<OutputFormat>().is_err());
+        assert_eq!(OutputFormat::default(), OutputFormat::Mp4);
+    }
+
+    #[test]
+    fn encoder_preferences_fit_their_formats() {
+        use EncoderPreference::*;
+        use OutputFormat::*;
+        for format in OutputFormat::ALL {
+            assert!(Auto.fits(format));
+        }
+        for h264 in [Nvenc, X264] {
+            assert!(h264.fits(Mp4) && h264.fits(Mov) && !h264.fits(Webm));
+        }
+        assert!(Vp9.fits(Webm) && !Vp9.fits(Mp4) && !Vp9.fits(Mov));
     }
 }

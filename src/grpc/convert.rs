@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use prost::Message;
 
 use super::pb;
-use crate::domain::job::{EncoderPreference, Job, JobFailure, JobOptions, JobState, Stage};
+use crate::domain::job::{
+    EncoderPreference, Job, JobFailure, JobOptions, JobState, OutputFormat, Stage,
+};
 
 /// The ErrorInfo domain of every error renderd reports.
 pub const ERROR_DOMAIN: &str = "render.v1";
@@ -54,6 +56,7 @@ fn encoder_to_pb(encoder: Option<&str>) -> pb::Encoder {
     match encoder {
         Some("nvenc") => pb::Encoder::Nvenc,
         Some("x264") => pb::Encoder::X264,
+        Some("vp9") => pb::Encoder::Vp9,
         _ => pb::Encoder::Unspecified,
     }
 }
@@ -63,6 +66,7 @@ pub fn encoder_preference_from_pb(encoder: pb::Encoder) -> EncoderPreference {
         pb::Encoder::Unspecified => EncoderPreference::Auto,
         pb::Encoder::Nvenc => EncoderPreference::Nvenc,
         pb::Encoder::X264 => EncoderPreference::X264,
+        pb::Encoder::Vp9 => EncoderPreference::Vp9,
     }
 }
 
@@ -71,6 +75,24 @@ fn encoder_preference_to_pb(encoder: EncoderPreference) -> pb::Encoder {
         EncoderPreference::Auto => pb::Encoder::Unspecified,
         EncoderPreference::Nvenc => pb::Encoder::Nvenc,
         EncoderPreference::X264 => pb::Encoder::X264,
+        EncoderPreference::Vp9 => pb::Encoder::Vp9,
+    }
+}
+
+/// `OUTPUT_FORMAT_UNSPECIFIED` renders MP4.
+pub fn format_from_pb(format: pb::OutputFormat) -> OutputFormat {
+    match format {
+        pb::OutputFormat::Unspecified | pb::OutputFormat::Mp4 => OutputFormat::Mp4,
+        pb::OutputFormat::Mov => OutputFormat::Mov,
+        pb::OutputFormat::Webm => OutputFormat::Webm,
+    }
+}
+
+pub fn format_to_pb(format: OutputFormat) -> pb::OutputFormat {
+    match format {
+        OutputFormat::Mp4 => pb::OutputFormat::Mp4,
+        OutputFormat::Mov => pb::OutputFormat::Mov,
+        OutputFormat::Webm => pb::OutputFormat::Webm,
     }
 }
 
@@ -81,6 +103,7 @@ fn options_to_pb(options: &JobOptions) -> pb::RenderOptions {
         fps,
         quality,
         encoder,
+        format,
     } = *options;
     let int = |v: Option<u32>| v.map_or(0, |v| i32::try_from(v).unwrap_or(i32::MAX));
     pb::RenderOptions {
@@ -89,6 +112,7 @@ fn options_to_pb(options: &JobOptions) -> pb::RenderOptions {
         fps: int(fps),
         quality: int(quality.map(u32::from)),
         encoder_preference: encoder_preference_to_pb(encoder) as i32,
+        format: format_to_pb(format) as i32,
     }
 }
 
@@ -318,6 +342,7 @@ mod tests {
                 fps: Some(30),
                 quality: Some(90),
                 encoder: EncoderPreference::X264,
+                format: OutputFormat::Mov,
             }
             .to_json(),
             state,
@@ -369,7 +394,49 @@ mod tests {
             (1920, 1080, 30, 90)
         );
         assert_eq!(options.encoder_preference, pb::Encoder::X264 as i32);
+        assert_eq!(options.format, pb::OutputFormat::Mov as i32);
         assert!(pb_job.output.is_none() && pb_job.failure.is_none());
+    }
+
+    #[test]
+    fn formats_and_encoders_convert_both_ways() {
+        assert_eq!(
+            format_from_pb(pb::OutputFormat::Unspecified),
+            OutputFormat::Mp4
+        );
+        for format in OutputFormat::ALL {
+            assert_eq!(format_from_pb(format_to_pb(format)), format);
+        }
+        assert_eq!(format_to_pb(OutputFormat::Webm), pb::OutputFormat::Webm);
+        for preference in [
+            EncoderPreference::Auto,
+            EncoderPreference::Nvenc,
+            EncoderPreference::X264,
+            EncoderPreference::Vp9,
+        ] {
+            assert_eq!(
+                encoder_preference_from_pb(encoder_preference_to_pb(preference)),
+                preference
+            );
+        }
+        assert_eq!(encoder_to_pb(Some("vp9")), pb::Encoder::Vp9);
+        assert_eq!(encoder_to_pb(Some("nvenc")), pb::Encoder::Nvenc);
+        assert_eq!(encoder_to_pb(None), pb::Encoder::Unspecified);
+
+        // A webm job reports VP9 as the encoder used and WEBM in its options.
+        let mut webm = job(JobState::Running);
+        webm.options = JobOptions {
+            format: OutputFormat::Webm,
+            encoder: EncoderPreference::Auto,
+            ..JobOptions::default()
+        }
+        .to_json();
+        webm.progress.encoder = Some("vp9".into());
+        let pb_job = render_job(&webm, None);
+        assert_eq!(pb_job.encoder, pb::Encoder::Vp9 as i32);
+        let options = pb_job.options.expect("options");
+        assert_eq!(options.format, pb::OutputFormat::Webm as i32);
+        assert_eq!(options.encoder_preference, pb::Encoder::Unspecified as i32);
     }
 
     #[test]

@@ -181,7 +181,17 @@ mod tests {
         );
         assert_eq!(pb::Encoder::try_from(1), Ok(pb::Encoder::Nvenc));
         assert_eq!(pb::Encoder::try_from(2), Ok(pb::Encoder::X264));
-        assert!(pb::Encoder::try_from(3).is_err());
+        assert_eq!(pb::Encoder::try_from(3), Ok(pb::Encoder::Vp9));
+        assert!(pb::Encoder::try_from(4).is_err());
+        assert_eq!(
+            [1, 2, 3].map(|n| pb::OutputFormat::try_from(n).map(|f| f.as_str_name())),
+            [
+                Ok("OUTPUT_FORMAT_MP4"),
+                Ok("OUTPUT_FORMAT_MOV"),
+                Ok("OUTPUT_FORMAT_WEBM")
+            ]
+        );
+        assert!(pb::OutputFormat::try_from(4).is_err());
     }
 
     const ERROR_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.ErrorInfo";
@@ -245,6 +255,7 @@ mod tests {
                 fps: 30,
                 quality: 90,
                 encoder_preference: pb::Encoder::Nvenc as i32,
+                format: pb::OutputFormat::Mp4 as i32,
             }),
             callback_url: "https://hooks.example.com/renderd".into(),
         };

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::convert::{self, encoder_preference_from_pb, render_job, render_status};
+use super::convert::{self, encoder_preference_from_pb, format_from_pb, render_job, render_status};
 use super::pb::{self, render_service_server::RenderService};
 use super::status::{lang_from_metadata, ApiError, Lang};
 use crate::api::{CreateInput, HistoryQuery, OptionsInput, RenderCore};
@@ -73,8 +73,19 @@ fn create_input(request: pb::CreateRenderRequest) -> CreateInput {
         fps,
         quality,
         encoder_preference,
+        format,
     } = options.unwrap_or_default();
     let mut wire_problems = Vec::new();
+    let output_format = match pb::OutputFormat::try_from(format) {
+        Ok(f) => format_from_pb(f),
+        Err(_) => {
+            wire_problems.push((
+                "options.format".into(),
+                format!("{format} is not an OutputFormat value"),
+            ));
+            Default::default()
+        }
+    };
     let encoder = match pb::Encoder::try_from(encoder_preference) {
         Ok(e) => encoder_preference_from_pb(e),
         Err(_) => {
@@ -97,7 +108,7 @@ fn create_input(request: pb::CreateRenderRequest) -> CreateInput {
             fps: given(fps),
             quality: given(quality),
             encoder,
-            output_format: Default::default(),
+            output_format,
         },
         callback_url: (!callback_url.is_empty()).then_some(callback_url),
         wire_problems,

@@ -1,6 +1,6 @@
-//! `GET /downloads/{job_id}.mp4?expires=…&sig=…`: serves committed outputs to whoever holds a
-//! valid signed URL, with single byte ranges so video players can seek. An output that
-//! retention deleted answers 410 Gone.
+//! `GET /downloads/{job_id}.{mp4|mov|webm}?expires=…&sig=…`: serves committed outputs to whoever
+//! holds a valid signed URL, typed by their format, with single byte ranges so video players can
+//! seek. An output that retention deleted answers 410 Gone.
 
 use std::future::Future;
 use std::io::SeekFrom;
@@ -18,6 +18,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
+use crate::domain::job::OutputFormat;
 use crate::media::output::{DownloadError, OutputStore};
 
 /// Read size for streaming a file out.
@@ -77,7 +78,7 @@ async fn serve_download(
     Query(query): Query<SignedQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(job_id) = job_id_of(&file) else {
+    let Some((job_id, format)) = job_file_of(&file) else {
         return (StatusCode::BAD_REQUEST, "invalid download name").into_response();
     };
     let signed = query
@@ -93,7 +94,7 @@ async fn serve_download(
         return (StatusCode::FORBIDDEN, err.to_string()).into_response();
     }
 
-    let path = store.final_path(&job_id);
+    let path = store.final_path(&job_id, format);
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -135,7 +136,10 @@ async fn serve_download(
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let out = response.headers_mut();
-    out.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.mime_type()),
+    );
     out.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
@@ -152,14 +156,16 @@ fn read_failure(path: &std::path::Path, err: std::io::Error) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the output").into_response()
 }
 
-/// `<uuid>.mp4` with the UUID in lowercase hyphenated form (the only form job ids take) → the id.
-fn job_id_of(file: &str) -> Option<String> {
-    let stem = file.strip_suffix(".mp4")?;
+/// `<uuid>.<mp4|mov|webm>` with the UUID in lowercase hyphenated form (the only form job ids
+/// take) and the extension in lowercase → the id and the output format.
+fn job_file_of(file: &str) -> Option<(String, OutputFormat)> {
+    let (stem, extension) = file.rsplit_once('.')?;
+    let format = extension.parse::<OutputFormat>().ok()?;
     let id = uuid::Uuid::try_parse(stem)
         .ok()?
         .as_hyphenated()
         .to_string();
-    (id == stem).then_some(id)
+    (id == stem).then_some((id, format))
 }
 
 /// Reads one `Range: bytes=…` request against a file of `len` bytes. Forms this server does not
@@ -254,8 +260,8 @@ mod tests {
         let store = OutputStore::new(&config, "http://127.0.0.1:50051".into(), b"key".to_vec())
             .expect("store");
         let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        std::fs::write(store.temp_path(JOB), &content).expect("write");
-        store.commit(JOB).expect("commit");
+        std::fs::write(store.temp_path(JOB, OutputFormat::Mp4), &content).expect("write");
+        store.commit(JOB, OutputFormat::Mp4).expect("commit");
         Fixture {
             _tmp: tmp,
             store: Arc::new(store),
@@ -263,9 +269,13 @@ mod tests {
         }
     }
 
-    /// The path and query of a signed URL issued now.
+    /// The path and query of a signed URL to an mp4 issued now.
     fn signed(store: &OutputStore, job_id: &str) -> String {
-        let url = store.download_url(job_id, Utc::now());
+        signed_as(store, job_id, OutputFormat::Mp4)
+    }
+
+    fn signed_as(store: &OutputStore, job_id: &str, format: OutputFormat) -> String {
+        let url = store.download_url(job_id, format, Utc::now());
         url.strip_prefix("http://127.0.0.1:50051")
             .expect("base")
             .to_owned()
@@ -378,7 +388,7 @@ mod tests {
     async fn expired_links_are_forbidden() {
         let f = fixture();
         let issued = Utc.timestamp_opt(1_000_000, 0).single().expect("time");
-        let url = f.store.download_url(JOB, issued);
+        let url = f.store.download_url(JOB, OutputFormat::Mp4, issued);
         let uri = url.strip_prefix("http://127.0.0.1:50051").expect("base");
         let (status, _, body) = get(&f.store, uri, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
@@ -425,7 +435,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn names_other_than_a_job_mp4_are_refused() {
+    async fn names_other_than_a_job_video_are_refused() {
         let f = fixture();
         let uri = signed(&f.store, JOB);
         let (_, query) = uri.split_once('?').expect("query");
@@ -435,7 +445,9 @@ mod tests {
             ".0190f3a4-8c2e-7b1d-9f00-123456789abc.mp4.part",
             "0190F3A4-8C2E-7B1D-9F00-123456789ABC.mp4",
             "0190f3a48c2e7b1d9f00123456789abc.mp4",
-            "0190f3a4-8c2e-7b1d-9f00-123456789abc.mov",
+            "0190f3a4-8c2e-7b1d-9f00-123456789abc.mkv",
+            "0190f3a4-8c2e-7b1d-9f00-123456789abc.MP4",
+            "0190f3a4-8c2e-7b1d-9f00-123456789abc.webm.part",
             "0190f3a4-8c2e-7b1d-9f00-123456789abc",
         ] {
             let (status, _, _) = get(&f.store, &format!("/downloads/{name}?{query}"), None).await;
@@ -453,7 +465,8 @@ mod tests {
         let f = fixture();
         let uri = signed(&f.store, JOB);
         let other = signed(&f.store, OTHER_JOB);
-        std::fs::remove_file(f.store.final_path(JOB)).expect("retention deleted it");
+        std::fs::remove_file(f.store.final_path(JOB, OutputFormat::Mp4))
+            .expect("retention deleted it");
         let lookup: ExpiredLookup =
             Arc::new(|job_id: String| Box::pin(async move { job_id == JOB }));
         let router = || download_router_with_expiry(Arc::clone(&f.store), Arc::clone(&lookup));
@@ -474,6 +487,32 @@ mod tests {
         assert!(body.contains("expired"), "{body}");
         // Never produced (not expired): still 404.
         assert_eq!(call(other).await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn each_format_is_served_under_its_name_and_type() {
+        let f = fixture();
+        for (format, mime) in [
+            (OutputFormat::Mov, "video/quicktime"),
+            (OutputFormat::Webm, "video/webm"),
+        ] {
+            let uri = signed_as(&f.store, OTHER_JOB, format);
+            assert_eq!(get(&f.store, &uri, None).await.0, StatusCode::NOT_FOUND);
+            let body = format!("a {format} file").into_bytes();
+            std::fs::write(f.store.temp_path(OTHER_JOB, format), &body).expect("write");
+            f.store.commit(OTHER_JOB, format).expect("commit");
+            let (status, headers, got) = get(&f.store, &uri, None).await;
+            assert_eq!(status, StatusCode::OK, "{format}");
+            assert_eq!(header_text(&headers, header::CONTENT_TYPE), mime);
+            assert_eq!(got, body);
+        }
+        // The mp4 of JOB is not reachable under another extension.
+        let webm = signed_as(&f.store, JOB, OutputFormat::Webm);
+        assert_eq!(get(&f.store, &webm, None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            job_file_of(&format!("{JOB}.webm")),
+            Some((JOB.to_owned(), OutputFormat::Webm))
+        );
     }
 
     #[tokio::test]

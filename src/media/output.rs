@@ -20,12 +20,12 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use object_store::aws::AmazonS3;
 use object_store::signer::Signer as _;
-use object_store::{ObjectStoreExt as _, WriteMultipart};
+use object_store::{ObjectStore as _, ObjectStoreExt as _, WriteMultipart};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::io::AsyncReadExt as _;
 
-use crate::domain::job::{Job, JobState};
+use crate::domain::job::{Job, JobState, OutputFormat};
 use crate::media::is_safe_job_id;
 use crate::media::storage::{
     classify, ObjectStorage, OutputBackend, S3Url, StorageConfig, StorageFailure, StorageInitError,
@@ -43,7 +43,7 @@ type HmacSha256 = Hmac<Sha256>;
 #[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutputConfig {
-    /// Finished MP4s live here (created at start if absent).
+    /// Finished outputs (`{job_id}.mp4`, `.mov`, `.webm`) live here (created at start if absent).
     pub dir: PathBuf,
     /// How long a download URL stays valid after it is issued.
     #[serde(with = "humantime_serde")]
@@ -265,7 +265,26 @@ impl OutputStore {
             source,
         };
         let mut file = tokio::fs::File::open(local).await.map_err(read_error)?;
-        let upload = client.put_multipart(&key).await.map_err(upload_error)?;
+        // Typed by the container, so a browser plays the presigned download in place.
+        let mut attributes = object_store::Attributes::new();
+        if let Some(format) = name
+            .rsplit('.')
+            .next()
+            .and_then(OutputFormat::from_extension)
+        {
+            attributes.insert(
+                object_store::Attribute::ContentType,
+                format.mime_type().into(),
+            );
+        }
+        let options = object_store::PutMultipartOptions {
+            attributes,
+            ..Default::default()
+        };
+        let upload = client
+            .put_multipart_opts(&key, options)
+            .await
+            .map_err(upload_error)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, *part_bytes);
         let mut buffer = vec![0u8; UPLOAD_READ_BYTES];
         let copied: Result<(), PublishError> = async {
@@ -312,7 +331,10 @@ impl OutputStore {
             return None;
         }
         if !output.path.starts_with("s3://") {
-            return Some(self.download_url(job.id.as_str(), Utc::now()));
+            let format = crate::domain::job::JobOptions::from_json(&job.options)
+                .unwrap_or_default()
+                .format;
+            return Some(self.download_url(job.id.as_str(), format, Utc::now()));
         }
         let url = match S3Url::parse(&output.path) {
             Ok(url) => url,
@@ -377,23 +399,24 @@ impl OutputStore {
         &self.dir
     }
 
-    /// Where a render writes its MP4 before [`commit`](Self::commit): a hidden file in the same
-    /// folder, so the final rename never crosses file systems.
-    pub fn temp_path(&self, job_id: &str) -> PathBuf {
-        self.dir.join(format!(".{job_id}.mp4.part"))
+    /// Where a render writes its output before [`commit`](Self::commit): a hidden file in the
+    /// same folder, so the final rename never crosses file systems.
+    pub fn temp_path(&self, job_id: &str, format: OutputFormat) -> PathBuf {
+        self.dir
+            .join(format!(".{job_id}.{}.part", format.extension()))
     }
 
-    /// Where a committed output lives.
-    pub fn final_path(&self, job_id: &str) -> PathBuf {
-        self.dir.join(format!("{job_id}.mp4"))
+    /// Where a committed output lives: `{job_id}.{mp4|mov|webm}`.
+    pub fn final_path(&self, job_id: &str, format: OutputFormat) -> PathBuf {
+        self.dir.join(file_name(job_id, format))
     }
 
     /// Publishes the finished temporary file: fsync, rename into place, fsync the folder.
     /// Returns the final path and its size. Blocking: call from a blocking thread.
-    pub fn commit(&self, job_id: &str) -> io::Result<(PathBuf, u64)> {
+    pub fn commit(&self, job_id: &str, format: OutputFormat) -> io::Result<(PathBuf, u64)> {
         check_job_id(job_id)?;
-        let temp = self.temp_path(job_id);
-        let final_path = self.final_path(job_id);
+        let temp = self.temp_path(job_id, format);
+        let final_path = self.final_path(job_id, format);
         let file = OpenOptions::new().read(true).write(true).open(&temp)?;
         file.sync_all()?;
         let size = file.metadata()?.len();
@@ -404,11 +427,11 @@ impl OutputStore {
     }
 
     /// Deletes a failed or cancelled render's temporary file, if any. Blocking.
-    pub fn discard(&self, job_id: &str) {
+    pub fn discard(&self, job_id: &str, format: OutputFormat) {
         if check_job_id(job_id).is_err() {
             return;
         }
-        let temp = self.temp_path(job_id);
+        let temp = self.temp_path(job_id, format);
         if let Err(err) = std::fs::remove_file(&temp) {
             if err.kind() != io::ErrorKind::NotFound {
                 tracing::warn!(path = %temp.display(), error = %err, "cannot delete a discarded output");
@@ -422,12 +445,14 @@ impl OutputStore {
         now.timestamp().saturating_add(ttl)
     }
 
-    /// `{base}/downloads/{job_id}.mp4?expires={unix}&sig={base64url(HMAC-SHA256(key, "{job_id}\n{expires}"))}`.
-    pub fn download_url(&self, job_id: &str, now: DateTime<Utc>) -> String {
+    /// `{base}/downloads/{job_id}.{ext}?expires={unix}&sig={base64url(HMAC-SHA256(key, "{job_id}\n{expires}"))}`,
+    /// `ext` being the format's extension (the route serves the file of that name).
+    pub fn download_url(&self, job_id: &str, format: OutputFormat, now: DateTime<Utc>) -> String {
         let expires = self.expires_at(now);
         format!(
-            "{}/downloads/{job_id}.mp4?expires={expires}&sig={}",
+            "{}/downloads/{}?expires={expires}&sig={}",
             self.base_url,
+            file_name(job_id, format),
             self.signature(job_id, expires)
         )
     }
@@ -461,6 +486,11 @@ impl OutputStore {
     fn signature(&self, job_id: &str, expires: i64) -> String {
         URL_SAFE_NO_PAD.encode(self.keyed(job_id, expires).finalize().into_bytes())
     }
+}
+
+/// The output's file name, also the last segment of its download path.
+pub fn file_name(job_id: &str, format: OutputFormat) -> String {
+    format!("{job_id}.{}", format.extension())
 }
 
 fn check_job_id(job_id: &str) -> io::Result<()> {
@@ -526,12 +556,24 @@ mod tests {
     fn download_url_has_the_documented_shape_and_verifies() {
         let tmp = tempfile::tempdir().expect("tmp");
         let store = store(tmp.path());
-        let url = store.download_url(JOB, at(1_000_000));
+        let url = store.download_url(JOB, OutputFormat::Mp4, at(1_000_000));
         assert!(
             url.starts_with(&format!(
                 "https://render.example.com/downloads/{JOB}.mp4?expires=1003600&sig="
             )),
             "{url}"
+        );
+        let webm = store.download_url(JOB, OutputFormat::Webm, at(1_000_000));
+        assert!(
+            webm.starts_with(&format!(
+                "https://render.example.com/downloads/{JOB}.webm?expires=1003600&sig="
+            )),
+            "{webm}"
+        );
+        assert_eq!(
+            query(&webm),
+            query(&url),
+            "the signature covers the job, not the name"
         );
         let (expires, sig) = query(&url);
         assert_eq!(expires, 1_003_600);
@@ -549,7 +591,7 @@ mod tests {
     fn tampering_breaks_the_signature() {
         let tmp = tempfile::tempdir().expect("tmp");
         let store = store(tmp.path());
-        let (expires, sig) = query(&store.download_url(JOB, at(1_000_000)));
+        let (expires, sig) = query(&store.download_url(JOB, OutputFormat::Mov, at(1_000_000)));
         let now = at(1_000_000);
         assert_eq!(
             store.verify(JOB, expires + 3600, &sig, now),
@@ -584,37 +626,62 @@ mod tests {
     fn commit_renames_atomically_and_reports_the_size() {
         let tmp = tempfile::tempdir().expect("tmp");
         let store = store(tmp.path());
-        let temp = store.temp_path(JOB);
+        let temp = store.temp_path(JOB, OutputFormat::Mp4);
         assert_eq!(temp.parent(), Some(store.dir()));
         assert!(temp
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with('.')));
         std::fs::write(&temp, b"0123456789").expect("write");
-        let (path, size) = store.commit(JOB).expect("commit");
-        assert_eq!(path, store.final_path(JOB));
+        let (path, size) = store.commit(JOB, OutputFormat::Mp4).expect("commit");
+        assert_eq!(path, store.final_path(JOB, OutputFormat::Mp4));
         assert_eq!(size, 10);
         assert_eq!(std::fs::read(&path).expect("read"), b"0123456789");
         assert!(!temp.exists());
         // Nothing left to commit a second time.
         assert_eq!(
-            store.commit(JOB).expect_err("second commit").kind(),
+            store
+                .commit(JOB, OutputFormat::Mp4)
+                .expect_err("second commit")
+                .kind(),
             io::ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn output_names_follow_the_format() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let store = store(tmp.path());
+        for (format, name) in [
+            (OutputFormat::Mp4, format!("{JOB}.mp4")),
+            (OutputFormat::Mov, format!("{JOB}.mov")),
+            (OutputFormat::Webm, format!("{JOB}.webm")),
+        ] {
+            assert_eq!(store.final_path(JOB, format), store.dir().join(&name));
+            let temp = store.temp_path(JOB, format);
+            std::fs::write(&temp, name.as_bytes()).expect("write");
+            let (path, size) = store.commit(JOB, format).expect("commit");
+            assert_eq!(
+                path.file_name().and_then(|n| n.to_str()),
+                Some(name.as_str())
+            );
+            assert_eq!(size, name.len() as u64);
+        }
     }
 
     #[test]
     fn discard_removes_only_the_temporary_file() {
         let tmp = tempfile::tempdir().expect("tmp");
         let store = store(tmp.path());
-        std::fs::write(store.temp_path(JOB), b"partial").expect("write");
-        std::fs::write(store.final_path(JOB), b"done").expect("write");
-        store.discard(JOB);
-        assert!(!store.temp_path(JOB).exists());
-        assert!(store.final_path(JOB).exists());
+        let webm = OutputFormat::Webm;
+        std::fs::write(store.temp_path(JOB, webm), b"partial").expect("write");
+        std::fs::write(store.final_path(JOB, webm), b"done").expect("write");
+        store.discard(JOB, webm);
+        assert!(!store.temp_path(JOB, webm).exists());
+        assert!(store.final_path(JOB, webm).exists());
         // Discarding again, or an id that names no file, is harmless.
-        store.discard(JOB);
-        store.discard("../escape");
+        store.discard(JOB, webm);
+        store.discard("../escape", webm);
     }
 
     #[test]
@@ -623,7 +690,7 @@ mod tests {
         let store = store(tmp.path());
         for id in ["", "../x", "a/b", "a b"] {
             assert_eq!(
-                store.commit(id).expect_err(id).kind(),
+                store.commit(id, OutputFormat::Mp4).expect_err(id).kind(),
                 io::ErrorKind::InvalidInput
             );
         }
@@ -643,7 +710,7 @@ mod tests {
             .expect("store");
         assert!(ok.dir().is_dir());
         assert!(ok
-            .download_url(JOB, at(0))
+            .download_url(JOB, OutputFormat::Mp4, at(0))
             .starts_with("http://127.0.0.1:50051/downloads/"));
     }
 

@@ -1,4 +1,5 @@
-//! The output's audio track: stream copy when MP4 can hold the codec, else AAC transcode.
+//! The output's audio track: stream copy when the container holds the source codec as it is,
+//! else a transcode to the container's codec (AAC for MP4 / MOV, Opus at 48 kHz for WebM).
 //!
 //! The track reads its own demuxer on the input, pulled by the muxer thread up to the video time
 //! written so far, so audio never waits on a channel and `write_interleaved` sees both streams.
@@ -13,6 +14,7 @@ use ffmpeg_next as ffmpeg;
 
 use super::error::RenderError;
 use super::probe::open_input;
+use crate::domain::job::OutputFormat as Container;
 
 /// Codecs the MP4 muxer stores as they are.
 const MP4_COPYABLE: [codec::Id; 7] = [
@@ -25,16 +27,90 @@ const MP4_COPYABLE: [codec::Id; 7] = [
     codec::Id::FLAC,
 ];
 
-const AAC_BIT_RATE: usize = 128_000;
+/// Codecs the QuickTime muxer stores as they are (it has no Opus or FLAC).
+const MOV_COPYABLE: [codec::Id; 5] = [
+    codec::Id::AAC,
+    codec::Id::MP3,
+    codec::Id::AC3,
+    codec::Id::EAC3,
+    codec::Id::ALAC,
+];
 
-/// The native AAC encoder takes planar f32 only.
-const ENCODER_FORMAT: format::Sample = format::Sample::F32(format::sample::Type::Planar);
+/// WebM's audio is Opus (Vorbis, also legal there, is transcoded so every webm carries Opus).
+const WEBM_COPYABLE: [codec::Id; 1] = [codec::Id::OPUS];
+
+const AAC_BIT_RATE: usize = 128_000;
+/// Opus is transparent for speech and music at 64 kb/s a channel (128 kb/s stereo).
+const OPUS_BIT_RATE_PER_CHANNEL: usize = 64_000;
+/// libopus's native rate; the other rates it takes are only for narrower-band sources.
+const OPUS_RATE: i32 = 48_000;
+
+/// What the resampler writes and the FIFO queues: planar f32, converted to the encoder's own
+/// sample format when a frame is built.
+const QUEUE_FORMAT: format::Sample = format::Sample::F32(format::sample::Type::Planar);
 
 /// Chunk size for encoders that take frames of any size.
 const VARIABLE_FRAME_SIZE_CHUNK: usize = 1024;
 
-pub(crate) fn mp4_can_copy(id: codec::Id) -> bool {
-    MP4_COPYABLE.contains(&id)
+/// Whether `container` stores audio of codec `id` as it is.
+pub(crate) fn can_copy(container: Container, id: codec::Id) -> bool {
+    match container {
+        Container::Mp4 => MP4_COPYABLE.contains(&id),
+        Container::Mov => MOV_COPYABLE.contains(&id),
+        Container::Webm => WEBM_COPYABLE.contains(&id),
+    }
+}
+
+/// The audio encoder a container's transcodes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AudioCodec {
+    /// FFmpeg's native AAC encoder: planar f32, the source rate when AAC has it, else 48 kHz.
+    Aac,
+    /// libopus: packed f32 at 48 kHz.
+    Opus,
+}
+
+impl AudioCodec {
+    fn for_container(container: Container) -> Self {
+        match container {
+            Container::Mp4 | Container::Mov => AudioCodec::Aac,
+            Container::Webm => AudioCodec::Opus,
+        }
+    }
+
+    fn encoder_name(self) -> &'static str {
+        match self {
+            AudioCodec::Aac => "aac",
+            AudioCodec::Opus => "libopus",
+        }
+    }
+
+    fn sample_format(self) -> format::Sample {
+        match self {
+            AudioCodec::Aac => QUEUE_FORMAT,
+            AudioCodec::Opus => format::Sample::F32(format::sample::Type::Packed),
+        }
+    }
+
+    fn bit_rate(self, channels: i32) -> usize {
+        match self {
+            AudioCodec::Aac => AAC_BIT_RATE,
+            AudioCodec::Opus => {
+                OPUS_BIT_RATE_PER_CHANNEL * usize::try_from(channels.max(1)).unwrap_or(1)
+            }
+        }
+    }
+
+    /// The encoder's rate for a source at `source_rate`, given the rates the encoder lists.
+    fn rate(self, source_rate: i32, supported: Option<&[i32]>) -> i32 {
+        match self {
+            AudioCodec::Opus => OPUS_RATE,
+            AudioCodec::Aac => match supported {
+                Some(rates) if !rates.contains(&source_rate) => 48_000,
+                _ => source_rate,
+            },
+        }
+    }
 }
 
 /// Clears the source container's codec tag so the MP4 muxer picks its own.
@@ -48,7 +124,7 @@ fn clear_codec_tag(stream: &mut format::stream::StreamMut) {
     }
 }
 
-struct AacTranscoder {
+struct Transcoder {
     decoder: codec::decoder::Audio,
     /// Time base of the decoded frames' timestamps (the input stream's).
     source_tb: Rational,
@@ -61,7 +137,7 @@ struct AacTranscoder {
 
 enum Mode {
     Copy,
-    Transcode(Box<AacTranscoder>),
+    Transcode(Box<Transcoder>),
 }
 
 pub(crate) struct AudioTrack {
@@ -83,10 +159,12 @@ fn ff(context: &str) -> impl FnOnce(ffmpeg::Error) -> RenderError + '_ {
 }
 
 impl AudioTrack {
-    /// Adds the audio stream of `input` (if any) to `octx`; call before `write_header`.
+    /// Adds the audio stream of `input` (if any) to `octx`, a `container` file; call before
+    /// `write_header`.
     pub(crate) fn add(
         input: &Path,
         octx: &mut format::context::Output,
+        container: Container,
         global_header: bool,
         start_s: f64,
     ) -> Result<Option<Self>, RenderError> {
@@ -97,7 +175,7 @@ impl AudioTrack {
         let in_index = ist.index();
         let in_tb = ist.time_base();
         let id = ist.parameters().id();
-        let (out_index, mode) = if mp4_can_copy(id) {
+        let (out_index, mode) = if can_copy(container, id) {
             let mut ost = octx
                 .add_stream(encoder::find(codec::Id::None))
                 .map_err(ff("adding the audio stream"))?;
@@ -106,7 +184,8 @@ impl AudioTrack {
             ost.set_time_base(in_tb);
             (ost.index(), Mode::Copy)
         } else {
-            let (index, transcoder) = AacTranscoder::new(&ist, octx, global_header)?;
+            let codec = AudioCodec::for_container(container);
+            let (index, transcoder) = Transcoder::new(&ist, octx, codec, global_header)?;
             (index, Mode::Transcode(Box::new(transcoder)))
         };
         tracing::debug!(codec = ?id, copy = matches!(mode, Mode::Copy), "audio track");
@@ -213,7 +292,7 @@ impl AudioTrack {
         }
     }
 
-    /// Writes the audio up to the video end and drains the AAC encoder.
+    /// Writes the audio up to the video end and drains the audio encoder.
     pub(crate) fn finish(
         &mut self,
         octx: &mut format::context::Output,
@@ -228,66 +307,64 @@ impl AudioTrack {
     }
 }
 
-impl AacTranscoder {
+impl Transcoder {
     fn new(
         ist: &format::stream::Stream,
         octx: &mut format::context::Output,
+        target: AudioCodec,
         global_header: bool,
     ) -> Result<(usize, Self), RenderError> {
         let decoder = codec::Context::from_parameters(ist.parameters())
             .and_then(|c| c.decoder().audio())
             .map_err(ff("opening the audio decoder"))?;
-        let aac = encoder::find_by_name("aac").ok_or_else(|| {
-            RenderError::ffmpeg("finding the aac encoder", ffmpeg::Error::EncoderNotFound)
-        })?;
-        let aac_audio = aac.audio().map_err(ff("inspecting the aac encoder"))?;
+        let name = target.encoder_name();
+        let fail = |what: &str| {
+            let context = format!("{what} the {name} encoder");
+            move |e| RenderError::ffmpeg(context, e)
+        };
+        let codec = encoder::find_by_name(name)
+            .ok_or(ffmpeg::Error::EncoderNotFound)
+            .map_err(fail("finding"))?;
+        let codec_audio = codec.audio().map_err(fail("inspecting"))?;
         let channels = i32::from(decoder.channels()).max(1);
         let layout = if channels <= 2 {
             ChannelLayout::default(channels)
         } else {
             ChannelLayout::STEREO
         };
-        let source_rate = decoder.rate() as i32;
-        let rate = match aac_audio.rates() {
-            Some(mut rates) => {
-                if rates.any(|r| r == source_rate) {
-                    source_rate
-                } else {
-                    48_000
-                }
-            }
-            None => source_rate,
-        };
+        let supported: Option<Vec<i32>> = codec_audio.rates().map(|rates| rates.collect());
+        let rate = target.rate(decoder.rate() as i32, supported.as_deref());
         let mut ost = octx
-            .add_stream(aac)
+            .add_stream(codec)
             .map_err(ff("adding the audio stream"))?;
-        let mut enc = codec::Context::new_with_codec(aac)
+        let mut enc = codec::Context::new_with_codec(codec)
             .encoder()
             .audio()
-            .map_err(ff("creating the aac encoder"))?;
+            .map_err(fail("creating"))?;
         enc.set_rate(rate);
         enc.set_channel_layout(layout);
         enc.set_channels(layout.channels());
-        enc.set_format(ENCODER_FORMAT);
-        enc.set_bit_rate(AAC_BIT_RATE);
+        enc.set_format(target.sample_format());
+        enc.set_bit_rate(target.bit_rate(layout.channels()));
         let encoder_tb = Rational(1, rate);
         enc.set_time_base(encoder_tb);
         if global_header {
             enc.set_flags(codec::Flags::GLOBAL_HEADER);
         }
         let encoder = enc
-            .open_as_with(aac, Dictionary::new())
-            .map_err(ff("opening the aac encoder"))?;
+            .open_as_with(codec, Dictionary::new())
+            .map_err(fail("opening"))?;
         ost.set_parameters(&encoder);
         ost.set_time_base(encoder_tb);
         let index = ost.index();
 
-        // Encoders without a fixed frame size take any; AAC's is 1024.
+        // Encoders without a fixed frame size take any; AAC's is 1024, Opus's 960 (20 ms).
         let frame_size = match encoder.frame_size() {
             0 => VARIABLE_FRAME_SIZE_CHUNK,
             n => n as usize,
         };
-        let converter = SampleConverter::new(layout, rate as u32, frame_size);
+        let converter =
+            SampleConverter::new(layout, rate as u32, frame_size, target.sample_format());
         Ok((
             index,
             Self {
@@ -353,7 +430,11 @@ impl AacTranscoder {
                 }
                 chunk.truncate(usize::try_from(end - chunk.pts).unwrap_or(usize::MAX));
             }
-            let audio = chunk.to_frame(self.converter.layout, self.converter.rate);
+            let audio = chunk.to_frame(
+                self.converter.layout,
+                self.converter.rate,
+                self.converter.encoder_format,
+            );
             self.encoder
                 .send_frame(&audio)
                 .map_err(ff("encoding audio"))?;
@@ -397,7 +478,7 @@ impl AacTranscoder {
         self.encode_ready(true, out_index, out_tb, end_s, octx)?;
         self.encoder
             .send_eof()
-            .map_err(ff("flushing the aac encoder"))?;
+            .map_err(ff("flushing the audio encoder"))?;
         self.write_packets(out_index, out_tb, octx)
     }
 }
@@ -427,21 +508,29 @@ impl SourceFormat {
     }
 }
 
-/// Decoded audio → the encoder's planar f32 at its rate and layout (libswresample), queued in
-/// a [`SampleFifo`] that cuts it into encoder frames.
+/// Decoded audio → planar f32 at the encoder's rate and layout (libswresample), queued in a
+/// [`SampleFifo`] that cuts it into encoder frames of the encoder's sample format.
 struct SampleConverter {
     resampler: Option<(SourceFormat, resampling::Context)>,
     layout: ChannelLayout,
     rate: u32,
+    /// The sample format encoder frames are built in (planar or packed f32).
+    encoder_format: format::Sample,
     fifo: SampleFifo,
 }
 
 impl SampleConverter {
-    fn new(layout: ChannelLayout, rate: u32, frame_size: usize) -> Self {
+    fn new(
+        layout: ChannelLayout,
+        rate: u32,
+        frame_size: usize,
+        encoder_format: format::Sample,
+    ) -> Self {
         Self {
             resampler: None,
             layout,
             rate,
+            encoder_format,
             fifo: SampleFifo::new(
                 usize::try_from(layout.channels()).unwrap_or(1).max(1),
                 frame_size,
@@ -466,7 +555,7 @@ impl SampleConverter {
                 source.format,
                 source.layout,
                 source.rate,
-                ENCODER_FORMAT,
+                QUEUE_FORMAT,
                 self.layout,
                 self.rate,
             )
@@ -479,7 +568,7 @@ impl SampleConverter {
         // swresample checks each frame against the layout it was opened with.
         decoded.set_channel_layout(source.layout);
         let capacity = output_capacity(context, decoded.samples());
-        let mut converted = frame::Audio::new(ENCODER_FORMAT, capacity, self.layout);
+        let mut converted = frame::Audio::new(QUEUE_FORMAT, capacity, self.layout);
         converted.set_rate(self.rate);
         context
             .run(decoded, &mut converted)
@@ -495,7 +584,7 @@ impl SampleConverter {
         };
         loop {
             let capacity = output_capacity(&context, 0);
-            let mut converted = frame::Audio::new(ENCODER_FORMAT, capacity, self.layout);
+            let mut converted = frame::Audio::new(QUEUE_FORMAT, capacity, self.layout);
             converted.set_rate(self.rate);
             context
                 .flush(&mut converted)
@@ -630,13 +719,33 @@ impl PlanarChunk {
         }
     }
 
-    fn to_frame(&self, layout: ChannelLayout, rate: u32) -> frame::Audio {
-        let mut audio = frame::Audio::new(ENCODER_FORMAT, self.samples(), layout);
+    /// The chunk as an encoder frame in `sample_format`: planar f32 as it is, packed f32 with
+    /// the channels interleaved.
+    fn to_frame(
+        &self,
+        layout: ChannelLayout,
+        rate: u32,
+        sample_format: format::Sample,
+    ) -> frame::Audio {
+        let mut audio = frame::Audio::new(sample_format, self.samples(), layout);
         audio.set_rate(rate);
         audio.set_pts(Some(self.pts));
-        for (ch, plane) in self.planes.iter().enumerate().take(audio.planes()) {
-            for (dst, src) in audio.plane_mut::<f32>(ch).iter_mut().zip(plane) {
-                *dst = *src;
+        if sample_format.is_planar() {
+            for (ch, plane) in self.planes.iter().enumerate().take(audio.planes()) {
+                for (dst, src) in audio.plane_mut::<f32>(ch).iter_mut().zip(plane) {
+                    *dst = *src;
+                }
+            }
+        } else {
+            let channels = self.planes.len().max(1);
+            let bytes = audio.data_mut(0);
+            for (ch, plane) in self.planes.iter().enumerate() {
+                for (i, sample) in plane.iter().enumerate() {
+                    let at = (i * channels + ch) * 4;
+                    if let Some(dst) = bytes.get_mut(at..at + 4) {
+                        dst.copy_from_slice(&sample.to_ne_bytes());
+                    }
+                }
             }
         }
         audio
@@ -653,11 +762,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mp4_copy_table() {
-        assert!(mp4_can_copy(codec::Id::AAC));
-        assert!(mp4_can_copy(codec::Id::OPUS));
-        assert!(!mp4_can_copy(codec::Id::PCM_S16LE));
-        assert!(!mp4_can_copy(codec::Id::VORBIS));
+    fn copy_tables_per_container() {
+        assert!(can_copy(Container::Mp4, codec::Id::AAC));
+        assert!(can_copy(Container::Mp4, codec::Id::OPUS));
+        assert!(!can_copy(Container::Mp4, codec::Id::PCM_S16LE));
+        assert!(!can_copy(Container::Mp4, codec::Id::VORBIS));
+        assert!(can_copy(Container::Mov, codec::Id::AAC));
+        assert!(can_copy(Container::Mov, codec::Id::ALAC));
+        assert!(!can_copy(Container::Mov, codec::Id::OPUS));
+        assert!(!can_copy(Container::Mov, codec::Id::FLAC));
+        assert!(can_copy(Container::Webm, codec::Id::OPUS));
+        assert!(!can_copy(Container::Webm, codec::Id::AAC));
+        assert!(!can_copy(Container::Webm, codec::Id::VORBIS));
+    }
+
+    #[test]
+    fn transcode_targets_per_container() {
+        assert_eq!(AudioCodec::for_container(Container::Mp4), AudioCodec::Aac);
+        assert_eq!(AudioCodec::for_container(Container::Mov), AudioCodec::Aac);
+        assert_eq!(AudioCodec::for_container(Container::Webm), AudioCodec::Opus);
+        // Opus always runs at 48 kHz; AAC keeps a rate it has, else 48 kHz.
+        assert_eq!(
+            AudioCodec::Opus.rate(44_100, Some(&[48_000, 24_000])),
+            48_000
+        );
+        assert_eq!(
+            AudioCodec::Aac.rate(44_100, Some(&[48_000, 44_100])),
+            44_100
+        );
+        assert_eq!(
+            AudioCodec::Aac.rate(11_111, Some(&[48_000, 44_100])),
+            48_000
+        );
+        assert_eq!(AudioCodec::Aac.rate(22_050, None), 22_050);
+        assert_eq!(AudioCodec::Opus.bit_rate(2), 128_000);
+        assert_eq!(AudioCodec::Opus.bit_rate(1), 64_000);
+        assert_eq!(AudioCodec::Aac.bit_rate(1), AAC_BIT_RATE);
+        assert!(!AudioCodec::Opus.sample_format().is_planar());
+        assert!(AudioCodec::Aac.sample_format().is_planar());
+        // The encoders are there and take those sample formats and rates.
+        crate::pipeline::probe::ensure_ffmpeg_init().expect("ffmpeg");
+        for target in [AudioCodec::Aac, AudioCodec::Opus] {
+            let codec = encoder::find_by_name(target.encoder_name()).expect("encoder");
+            let audio = codec.audio().expect("audio encoder");
+            let formats: Vec<_> = audio.formats().expect("formats").collect();
+            assert!(formats.contains(&target.sample_format()), "{target:?}");
+        }
     }
 
     /// A ramp per channel (channel c holds `(c + 1) * i` at sample i) to check order and gaps.
@@ -761,13 +911,26 @@ mod tests {
             planes: ramp(2, 0, 10),
         };
         chunk.truncate(6);
-        let audio = chunk.to_frame(ChannelLayout::STEREO, 48_000);
+        let audio = chunk.to_frame(ChannelLayout::STEREO, 48_000, QUEUE_FORMAT);
         assert_eq!(audio.samples(), 6);
         assert_eq!(audio.pts(), Some(960));
         assert_eq!(audio.rate(), 48_000);
-        assert_eq!(audio.format(), ENCODER_FORMAT);
+        assert_eq!(audio.format(), QUEUE_FORMAT);
         assert_eq!(audio.plane::<f32>(0), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(audio.plane::<f32>(1), &[0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+
+        // Packed f32 (Opus): the channels interleaved in one plane, L R L R …
+        let packed = AudioCodec::Opus.sample_format();
+        let audio = chunk.to_frame(ChannelLayout::STEREO, 48_000, packed);
+        assert_eq!((audio.samples(), audio.format()), (6, packed));
+        let interleaved: Vec<f32> = audio.data(0)[..6 * 2 * 4]
+            .chunks_exact(4)
+            .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(
+            interleaved,
+            [0.0, 0.0, 1.0, 2.0, 2.0, 4.0, 3.0, 6.0, 4.0, 8.0, 5.0, 10.0]
+        );
     }
 
     /// Interleaved s16 stereo frames: left = a ramp, right = its negation.
@@ -818,7 +981,7 @@ mod tests {
     fn converter_same_rate_keeps_every_sample() {
         // No layout on the frames, as with raw PCM from some containers.
         let mut frames = s16_frames(44_100, &[1000, 1000, 441], ChannelLayout::empty());
-        let mut converter = SampleConverter::new(ChannelLayout::STEREO, 44_100, 1024);
+        let mut converter = SampleConverter::new(ChannelLayout::STEREO, 44_100, 1024, QUEUE_FORMAT);
         let chunks = convert_all(&mut converter, &mut frames, 0);
         assert_eq!(
             chunks.iter().map(PlanarChunk::samples).collect::<Vec<_>>(),
@@ -847,7 +1010,7 @@ mod tests {
         let mut lengths = vec![1000; 44];
         lengths.push(100);
         let mut frames = s16_frames(44_100, &lengths, ChannelLayout::STEREO);
-        let mut converter = SampleConverter::new(ChannelLayout::STEREO, 48_000, 1024);
+        let mut converter = SampleConverter::new(ChannelLayout::STEREO, 48_000, 1024, QUEUE_FORMAT);
         let chunks = convert_all(&mut converter, &mut frames, 4800);
         let total: usize = chunks.iter().map(PlanarChunk::samples).sum();
         // Without the flush some 17 samples of resampler delay would be missing.

@@ -1,4 +1,5 @@
-//! H.264 encoders behind one small trait: NVENC (h264_nvenc) and x264 (libx264).
+//! Video encoders behind one small trait: H.264 with NVENC (h264_nvenc) or x264 (libx264) for
+//! mp4 and mov, VP9 (libvpx-vp9) for webm.
 
 use std::sync::OnceLock;
 
@@ -7,8 +8,10 @@ use ffmpeg_next as ffmpeg;
 
 use super::error::{EncoderInitError, EncoderKind, RenderError};
 use super::probe::ensure_ffmpeg_init;
+use crate::domain::job::OutputFormat as Container;
 
-/// Which encoder a job asks for.
+/// Which encoder a job asks for. `Auto`, `Nvenc` and `X264` pick among the H.264 encoders of
+/// mp4 and mov; webm takes VP9 (`Auto` or `Vp9`).
 #[derive(
     Debug,
     Clone,
@@ -26,6 +29,7 @@ pub enum EncoderChoice {
     Auto,
     Nvenc,
     X264,
+    Vp9,
 }
 
 /// x264 presets libx264 accepts.
@@ -65,6 +69,29 @@ pub fn quality_to_cq(quality: u8) -> u32 {
     quality_to_crf(quality).round() as u32
 }
 
+/// VP9's CRF for a quality: the H.264 mapping stretched from x264's 0–51 scale to libvpx's 0–63,
+/// 63 − q·0.63 rounded (q 90 → 6, q 50 → 32, q 10 → 57), so a quality means the same place on
+/// each encoder's scale.
+pub fn quality_to_vp9_crf(quality: u8) -> u32 {
+    (63.0 - f32::from(quality) * 0.63).clamp(0.0, 63.0).round() as u32
+}
+
+/// libvpx's realtime speed step: 6 keeps VP9 near real time on a few cores (about 45 fps at
+/// 720p on two) at a quality close to the slower steps.
+const VP9_CPU_USED: u32 = 6;
+/// Encoder threads for VP9 (libvpx scales with row-mt and tile columns up to about this).
+const VP9_MAX_THREADS: usize = 8;
+
+/// libvpx's tile columns (log2) for a frame width: as many as keep each tile at least 256 px
+/// wide (its minimum), up to 4 columns, so row-mt has rows to share out.
+fn vp9_tile_columns_log2(width: u32) -> u32 {
+    let mut log2 = 0;
+    while log2 < 2 && width >> (log2 + 1) >= 256 {
+        log2 += 1;
+    }
+    log2
+}
+
 /// An opened video encoder: frames (with pts in `time_base()` units) in, packets out.
 pub trait VideoEncoder: Send {
     fn open(settings: &EncoderSettings) -> Result<Self, EncoderInitError>
@@ -80,14 +107,14 @@ pub trait VideoEncoder: Send {
     fn flush(&mut self, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error>;
 }
 
-/// The shared libavcodec part of both encoders.
-struct H264Encoder {
+/// The shared libavcodec part of every encoder.
+struct LavcEncoder {
     kind: EncoderKind,
     inner: encoder::Video,
     time_base: Rational,
 }
 
-impl H264Encoder {
+impl LavcEncoder {
     fn open(
         kind: EncoderKind,
         settings: &EncoderSettings,
@@ -179,7 +206,7 @@ impl H264Encoder {
 }
 
 /// h264_nvenc: preset p4, VBR with a CQ target, b:v 0, maxrate 5M, bufsize 10M.
-pub struct Nvenc(H264Encoder);
+pub struct Nvenc(LavcEncoder);
 
 impl VideoEncoder for Nvenc {
     fn open(settings: &EncoderSettings) -> Result<Self, EncoderInitError> {
@@ -189,7 +216,7 @@ impl VideoEncoder for Nvenc {
         // cq 0 means "no CQ target" to NVENC, so the top quality maps to its best real value.
         options.set("cq", &quality_to_cq(settings.quality).max(1).to_string());
         options.set("bufsize", "10M");
-        H264Encoder::open(
+        LavcEncoder::open(
             EncoderKind::Nvenc,
             settings,
             |enc| {
@@ -218,7 +245,7 @@ impl VideoEncoder for Nvenc {
 }
 
 /// libx264 with CRF 51 − q·0.51 and a configurable preset.
-pub struct X264(H264Encoder);
+pub struct X264(LavcEncoder);
 
 impl VideoEncoder for X264 {
     fn open(settings: &EncoderSettings) -> Result<Self, EncoderInitError> {
@@ -235,7 +262,52 @@ impl VideoEncoder for X264 {
         let mut options = Dictionary::new();
         options.set("preset", &settings.x264_preset);
         options.set("crf", &format!("{:.2}", quality_to_crf(settings.quality)));
-        H264Encoder::open(EncoderKind::X264, settings, |_| {}, options).map(X264)
+        LavcEncoder::open(EncoderKind::X264, settings, |_| {}, options).map(X264)
+    }
+    fn kind(&self) -> EncoderKind {
+        self.0.kind
+    }
+    fn context(&self) -> &encoder::Video {
+        &self.0.inner
+    }
+    fn time_base(&self) -> Rational {
+        self.0.time_base
+    }
+    fn encode(&mut self, frame: &frame::Video, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error> {
+        self.0.encode(frame, out)
+    }
+    fn flush(&mut self, out: &mut Vec<Packet>) -> Result<(), ffmpeg::Error> {
+        self.0.flush(out)
+    }
+}
+
+/// libvpx-vp9 in constant-quality mode (b:v 0, CRF 63 − q·0.63) at the realtime deadline with
+/// row multithreading and tile columns, so a webm render is not many times slower than x264.
+pub struct Vp9(LavcEncoder);
+
+impl VideoEncoder for Vp9 {
+    fn open(settings: &EncoderSettings) -> Result<Self, EncoderInitError> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(VP9_MAX_THREADS);
+        let mut options = Dictionary::new();
+        options.set("crf", &quality_to_vp9_crf(settings.quality).to_string());
+        options.set("deadline", "realtime");
+        options.set("cpu-used", &VP9_CPU_USED.to_string());
+        options.set("row-mt", "1");
+        options.set(
+            "tile-columns",
+            &vp9_tile_columns_log2(settings.width).to_string(),
+        );
+        options.set("threads", &threads.to_string());
+        LavcEncoder::open(
+            EncoderKind::Vp9,
+            settings,
+            // b:v 0 with a CRF is libvpx's constant-quality mode.
+            |enc| enc.set_bit_rate(0),
+            options,
+        )
+        .map(Vp9)
     }
     fn kind(&self) -> EncoderKind {
         self.0.kind
@@ -262,6 +334,7 @@ pub fn open_encoder(
     Ok(match kind {
         EncoderKind::Nvenc => Box::new(Nvenc::open(settings)?),
         EncoderKind::X264 => Box::new(X264::open(settings)?),
+        EncoderKind::Vp9 => Box::new(Vp9::open(settings)?),
     })
 }
 
@@ -295,8 +368,52 @@ pub fn nvenc_available() -> bool {
     nvenc_probe().is_ok()
 }
 
-/// Resolves `choice` to an encoder that works on this machine.
-pub fn select_encoder(choice: EncoderChoice) -> Result<EncoderKind, RenderError> {
+/// Why an encoder choice cannot write a container, or `None` when it can.
+pub fn choice_conflict(choice: EncoderChoice, container: Container) -> Option<String> {
+    match (choice, container) {
+        (EncoderChoice::Auto, _)
+        | (EncoderChoice::Nvenc | EncoderChoice::X264, Container::Mp4 | Container::Mov)
+        | (EncoderChoice::Vp9, Container::Webm) => None,
+        (EncoderChoice::Nvenc | EncoderChoice::X264, Container::Webm) => Some(format!(
+            "the {} encoder writes H.264, which webm does not hold; webm is encoded with VP9 \
+             (choose the auto or vp9 encoder)",
+            if choice == EncoderChoice::Nvenc {
+                "nvenc"
+            } else {
+                "x264"
+            }
+        )),
+        (EncoderChoice::Vp9, Container::Mp4 | Container::Mov) => Some(format!(
+            "the vp9 encoder writes webm only, not {container} (choose auto, nvenc or x264)"
+        )),
+    }
+}
+
+/// Checks that the encoder `kind` is compiled into this FFmpeg.
+fn ensure_compiled_in(kind: EncoderKind) -> Result<EncoderKind, RenderError> {
+    ensure_ffmpeg_init().map_err(|e| RenderError::ffmpeg("initialising FFmpeg", e))?;
+    if encoder::find_by_name(kind.codec_name()).is_some() {
+        Ok(kind)
+    } else {
+        Err(RenderError::Encoder {
+            encoder: kind,
+            reason: format!("{} is not compiled into this FFmpeg", kind.codec_name()),
+        })
+    }
+}
+
+/// Resolves `choice` to an encoder that works on this machine and writes `container`: VP9 for
+/// webm, NVENC or x264 for mp4 and mov.
+pub fn select_encoder(
+    choice: EncoderChoice,
+    container: Container,
+) -> Result<EncoderKind, RenderError> {
+    if let Some(conflict) = choice_conflict(choice, container) {
+        return Err(RenderError::Options(conflict));
+    }
+    if container == Container::Webm {
+        return ensure_compiled_in(EncoderKind::Vp9);
+    }
     match choice {
         EncoderChoice::Auto => Ok(if nvenc_available() {
             EncoderKind::Nvenc
@@ -310,17 +427,8 @@ pub fn select_encoder(choice: EncoderChoice) -> Result<EncoderKind, RenderError>
                 reason: format!("NVENC is not available on this machine ({reason})"),
             }),
         },
-        EncoderChoice::X264 => {
-            ensure_ffmpeg_init().map_err(|e| RenderError::ffmpeg("initialising FFmpeg", e))?;
-            if encoder::find_by_name(EncoderKind::X264.codec_name()).is_some() {
-                Ok(EncoderKind::X264)
-            } else {
-                Err(RenderError::Encoder {
-                    encoder: EncoderKind::X264,
-                    reason: "libx264 is not compiled into this FFmpeg".into(),
-                })
-            }
-        }
+        EncoderChoice::X264 => ensure_compiled_in(EncoderKind::X264),
+        EncoderChoice::Vp9 => ensure_compiled_in(EncoderKind::Vp9),
     }
 }
 
@@ -344,7 +452,7 @@ mod tests {
         // This machine has no NVIDIA driver; on one that has, the probe must open it.
         let available = nvenc_available();
         assert_eq!(available, nvenc_available(), "probe result is remembered");
-        match select_encoder(EncoderChoice::Nvenc) {
+        match select_encoder(EncoderChoice::Nvenc, Container::Mp4) {
             Ok(kind) => {
                 assert!(available);
                 assert_eq!(kind, EncoderKind::Nvenc);
@@ -355,8 +463,86 @@ mod tests {
                 assert!(err.to_string().contains("NVENC is not available"), "{err}");
             }
         }
-        let auto = select_encoder(EncoderChoice::Auto).expect("auto always resolves");
+        let auto = select_encoder(EncoderChoice::Auto, Container::Mov).expect("auto resolves");
         assert_eq!(auto == EncoderKind::Nvenc, available);
+    }
+
+    #[test]
+    fn vp9_quality_mapping_spans_libvpx_scale() {
+        assert_eq!(quality_to_vp9_crf(90), 6);
+        assert_eq!(quality_to_vp9_crf(50), 32);
+        assert_eq!(quality_to_vp9_crf(10), 57);
+        assert_eq!(quality_to_vp9_crf(100), 0);
+        assert_eq!(quality_to_vp9_crf(0), 63);
+        // Monotonic: a higher quality never means a higher CRF.
+        let crfs: Vec<u32> = (10..=100).map(quality_to_vp9_crf).collect();
+        assert!(crfs.windows(2).all(|w| w[0] >= w[1]), "{crfs:?}");
+    }
+
+    #[test]
+    fn tile_columns_keep_tiles_at_least_256_wide() {
+        assert_eq!(vp9_tile_columns_log2(320), 0);
+        assert_eq!(vp9_tile_columns_log2(640), 1);
+        assert_eq!(vp9_tile_columns_log2(1280), 2);
+        assert_eq!(vp9_tile_columns_log2(3840), 2);
+    }
+
+    #[test]
+    fn webm_always_selects_vp9_and_h264_choices_conflict_with_it() {
+        for choice in [EncoderChoice::Auto, EncoderChoice::Vp9] {
+            assert_eq!(
+                select_encoder(choice, Container::Webm).expect("vp9"),
+                EncoderKind::Vp9
+            );
+        }
+        for choice in [EncoderChoice::Nvenc, EncoderChoice::X264] {
+            let err = select_encoder(choice, Container::Webm).expect_err("h264 into webm");
+            assert_eq!(err.kind(), "INVALID_RENDER_OPTIONS");
+            assert!(err.to_string().contains("VP9"), "{err}");
+        }
+        for container in [Container::Mp4, Container::Mov] {
+            let err = select_encoder(EncoderChoice::Vp9, container).expect_err("vp9 into mp4");
+            assert!(err.to_string().contains(container.as_str()), "{err}");
+            assert_eq!(
+                select_encoder(EncoderChoice::X264, container).expect("x264"),
+                EncoderKind::X264
+            );
+        }
+    }
+
+    #[test]
+    fn vp9_opens_at_the_requested_size_and_rate() {
+        let settings = EncoderSettings {
+            width: 320,
+            height: 240,
+            fps: Rational(10, 1),
+            quality: 90,
+            x264_preset: "veryfast".into(),
+            global_header: true,
+        };
+        let mut enc = Vp9::open(&settings).expect("libvpx-vp9 opens");
+        assert_eq!(enc.kind(), EncoderKind::Vp9);
+        assert_eq!(enc.time_base(), Rational(1, 10));
+        assert_eq!(enc.context().id(), codec::Id::VP9);
+        let mut packets = Vec::new();
+        for n in 0..5 {
+            let mut picture = frame::Video::new(format::Pixel::YUV420P, 320, 240);
+            for plane in 0..3 {
+                picture
+                    .data_mut(plane)
+                    .fill(if plane == 0 { 40 + n * 30 } else { 128 });
+            }
+            picture.set_pts(Some(i64::from(n)));
+            enc.encode(&picture, &mut packets).expect("encode");
+        }
+        enc.flush(&mut packets).expect("flush");
+        assert_eq!(packets.len(), 5, "one packet per frame");
+        assert!(packets[0].is_key(), "the stream starts with a keyframe");
+        let odd = EncoderSettings {
+            width: 321,
+            ..settings
+        };
+        assert!(Vp9::open(&odd).is_err());
     }
 
     #[test]

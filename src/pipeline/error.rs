@@ -6,27 +6,31 @@ use std::path::PathBuf;
 
 use ffmpeg_next as ffmpeg;
 
-/// Which H.264 encoder produced (or failed to produce) the video.
+/// Which video encoder produced (or failed to produce) the video: H.264 (NVENC, x264) for mp4
+/// and mov, VP9 for webm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EncoderKind {
     Nvenc,
     X264,
+    Vp9,
 }
 
 impl EncoderKind {
-    /// The FFmpeg codec name behind this encoder.
-    /// The name jobs record: `nvenc` or `x264`.
+    /// The name jobs record: `nvenc`, `x264` or `vp9`.
     pub fn short_name(self) -> &'static str {
         match self {
             EncoderKind::Nvenc => "nvenc",
             EncoderKind::X264 => "x264",
+            EncoderKind::Vp9 => "vp9",
         }
     }
 
+    /// The FFmpeg encoder behind this kind.
     pub fn codec_name(self) -> &'static str {
         match self {
             EncoderKind::Nvenc => "h264_nvenc",
             EncoderKind::X264 => "libx264",
+            EncoderKind::Vp9 => "libvpx-vp9",
         }
     }
 }
@@ -36,6 +40,7 @@ impl fmt::Display for EncoderKind {
         match self {
             EncoderKind::Nvenc => write!(f, "NVENC (h264_nvenc)"),
             EncoderKind::X264 => write!(f, "x264 (libx264)"),
+            EncoderKind::Vp9 => write!(f, "VP9 (libvpx-vp9)"),
         }
     }
 }
@@ -139,7 +144,7 @@ impl RenderError {
                 ..
             } => "GPU_NOT_AVAILABLE",
             RenderError::Encoder {
-                encoder: EncoderKind::X264,
+                encoder: EncoderKind::X264 | EncoderKind::Vp9,
                 ..
             } => "FFMPEG_ERROR",
             RenderError::Stage(_) => "RENDER_GPU_ERROR",
@@ -167,6 +172,13 @@ mod tests {
         });
         assert_eq!(nvenc.kind(), "GPU_NOT_AVAILABLE");
         assert!(nvenc.to_string().contains("NVENC"));
+        let vp9 = RenderError::from(EncoderInitError {
+            encoder: EncoderKind::Vp9,
+            reason: "not compiled in".into(),
+        });
+        assert_eq!(vp9.kind(), "FFMPEG_ERROR");
+        assert!(vp9.to_string().contains("libvpx-vp9"), "{vp9}");
+        assert_eq!(EncoderKind::Vp9.short_name(), "vp9");
         let io = RenderError::io("creating x", io::Error::other("disk full"));
         assert_eq!(io.kind(), "STORAGE_ACCESS_ERROR");
         assert_eq!(

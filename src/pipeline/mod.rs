@@ -1,4 +1,5 @@
-//! Media pipeline: decode → [`FrameStage`] (the GPU step) → encode (NVENC / x264) + audio → MP4.
+//! Media pipeline: decode → [`FrameStage`] (the GPU step) → encode + audio → the output file:
+//! H.264 (NVENC / x264) + AAC in MP4 or MOV, VP9 + Opus in WebM.
 //!
 //! [`render_file`] is blocking and runs OS threads joined by bounded channels: the decoder
 //! (demux, decode, frame-rate resampling), the stage's preparer when it has one (the caption
@@ -21,12 +22,14 @@ use ffmpeg_next as ffmpeg;
 
 pub use decode::decode_frame_at;
 pub use encoder::{
-    nvenc_available, open_encoder, quality_to_cq, quality_to_crf, select_encoder, EncoderChoice,
-    EncoderSettings, Nvenc, VideoEncoder, X264, X264_PRESETS,
+    choice_conflict, nvenc_available, open_encoder, quality_to_cq, quality_to_crf,
+    quality_to_vp9_crf, select_encoder, EncoderChoice, EncoderSettings, Nvenc, VideoEncoder, Vp9,
+    X264, X264_PRESETS,
 };
 pub use error::{EncoderInitError, EncoderKind, MediaError, RenderError, StageError};
 pub use probe::{probe, MediaInfo};
 
+use crate::domain::job::OutputFormat as Container;
 use crate::progress::{CancelToken, Progress, ProgressSink, RenderStage};
 
 /// Frames the stage produces; the encoder is opened with this.
@@ -76,14 +79,16 @@ pub trait FrameStage: Send {
     fn finish(&mut self) -> Result<Vec<ffmpeg::frame::Video>, StageError>;
 }
 
-/// One render: input file, output MP4 and encoding options.
+/// One render: input file, output file and its container, and encoding options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderJobSpec {
     pub input: PathBuf,
     pub output: PathBuf,
+    /// mp4 / mov (H.264 + AAC) or webm (VP9 + Opus); the output's name is the caller's.
+    pub container: Container,
     /// Output frame rate; `None` keeps the source's.
     pub fps: Option<ffmpeg::Rational>,
-    /// 10..=100; CQ/CRF = 51 − quality × 0.51.
+    /// 10..=100; H.264 CQ/CRF = 51 − quality × 0.51, VP9 CRF = 63 − quality × 0.63.
     pub quality: u8,
     pub encoder: EncoderChoice,
     /// libx264 preset, one of [`X264_PRESETS`].
@@ -91,11 +96,12 @@ pub struct RenderJobSpec {
 }
 
 impl RenderJobSpec {
-    /// Source frame rate, quality 90, automatic encoder, x264 preset "veryfast".
+    /// MP4, source frame rate, quality 90, automatic encoder, x264 preset "veryfast".
     pub fn new(input: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Self {
         Self {
             input: input.into(),
             output: output.into(),
+            container: Container::Mp4,
             fps: None,
             quality: 90,
             encoder: EncoderChoice::Auto,
@@ -127,6 +133,9 @@ impl RenderJobSpec {
                 "unknown x264 preset {:?}",
                 self.x264_preset
             )));
+        }
+        if let Some(conflict) = choice_conflict(self.encoder, self.container) {
+            return Err(RenderError::Options(conflict));
         }
         Ok(())
     }
@@ -316,7 +325,7 @@ fn first_real_error(errors: Vec<RenderError>) -> Option<RenderError> {
     cancelled
 }
 
-/// Decode → stage → encode + audio → MP4 at `spec.output`, written to a temporary name in the same
+/// Decode → stage → encode + audio → `spec.container` at `spec.output`, written to a temporary name in the same
 /// folder and renamed at the end; on error or cancel the temporary file is removed.
 pub fn render_file(
     spec: &RenderJobSpec,
@@ -335,7 +344,7 @@ pub fn render_file(
     });
     let (info, start_s) = probe::probe_with_start(&spec.input)?;
     let out_fps = spec.fps.unwrap_or(info.fps).reduce();
-    let encoder = select_encoder(spec.encoder)?;
+    let encoder = select_encoder(spec.encoder, spec.container)?;
     let format = stage.output_format();
     if format.pixel != ffmpeg::format::Pixel::YUV420P {
         return Err(StageError(format!(
@@ -349,11 +358,12 @@ pub fn render_file(
     tracing::info!(
         input = %spec.input.display(),
         width = info.width, height = info.height, fps = %out_fps,
-        frames = frames_total_estimate, ?encoder, "render starts"
+        frames = frames_total_estimate, ?encoder, container = %spec.container, "render starts"
     );
     let job = mux::MuxJob {
         input: &spec.input,
         temp_output: &temp.path,
+        container: spec.container,
         encoder,
         allow_fallback: spec.encoder == EncoderChoice::Auto,
         settings: EncoderSettings {
@@ -658,6 +668,8 @@ mod tests {
     }
 
     struct Probed {
+        /// The container as ffprobe names it (`mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`).
+        container: String,
         video_codec: String,
         pix_fmt: String,
         frames: u64,
@@ -672,7 +684,7 @@ mod tests {
         let out = Command::new("ffprobe")
             .args(["-v", "error", "-count_frames", "-show_entries"])
             .args([
-                "stream=codec_type,codec_name,pix_fmt,nb_read_frames,duration,color_primaries,color_space",
+                "stream=codec_type,codec_name,pix_fmt,nb_read_frames,duration,color_primaries,color_space:format=format_name",
                 "-of",
                 "json",
             ])
@@ -689,10 +701,12 @@ mod tests {
         let audio = streams.iter().find(|s| s["codec_type"] == "audio");
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
         Probed {
+            container: text(&json["format"]["format_name"]),
             video_codec: text(&video["codec_name"]),
             pix_fmt: text(&video["pix_fmt"]),
             frames: text(&video["nb_read_frames"]).parse().expect("frame count"),
-            duration: text(&video["duration"]).parse().expect("duration"),
+            // Matroska has no per-stream durations: NaN, which fails every comparison.
+            duration: text(&video["duration"]).parse().unwrap_or(f64::NAN),
             audio_codec: audio.map(|a| text(&a["codec_name"])),
             audio_duration: audio.and_then(|a| text(&a["duration"]).parse().ok()),
             color_primaries: text(&video["color_primaries"]),
@@ -982,6 +996,143 @@ mod tests {
         spec.output = dir.path().join("no-such-dir").join("out.mp4");
         let err = render(&spec, ScaleStage::new(320, 240, 0)).expect_err("missing folder");
         assert_eq!(err.kind(), "STORAGE_ACCESS_ERROR");
+    }
+
+    #[test]
+    fn mov_and_webm_carry_their_codecs_every_frame_and_the_audio() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let aac = dir.path().join("in.mp4");
+        make_clip(&aac, Some("aac"));
+        let pcm = dir.path().join("in.mkv");
+        make_clip(&pcm, Some("pcm_s16le"));
+        let silent = dir.path().join("silent.mp4");
+        make_clip(&silent, None);
+        let cases = [
+            (
+                Container::Mov,
+                &aac,
+                "out.mov",
+                EncoderKind::X264,
+                "h264",
+                Some("aac"),
+            ),
+            (
+                Container::Mov,
+                &pcm,
+                "pcm.mov",
+                EncoderKind::X264,
+                "h264",
+                Some("aac"),
+            ),
+            // 44.1 kHz AAC and PCM sources: decoded and resampled to 48 kHz Opus.
+            (
+                Container::Webm,
+                &aac,
+                "out.webm",
+                EncoderKind::Vp9,
+                "vp9",
+                Some("opus"),
+            ),
+            (
+                Container::Webm,
+                &pcm,
+                "pcm.webm",
+                EncoderKind::Vp9,
+                "vp9",
+                Some("opus"),
+            ),
+            (
+                Container::Webm,
+                &silent,
+                "silent.webm",
+                EncoderKind::Vp9,
+                "vp9",
+                None,
+            ),
+        ];
+        for (container, input, name, encoder, video_codec, audio_codec) in cases {
+            let output = dir.path().join(name);
+            let mut spec = RenderJobSpec::new(input, &output);
+            spec.container = container;
+            spec.encoder = if container == Container::Webm {
+                EncoderChoice::Auto
+            } else {
+                EncoderChoice::X264
+            };
+            let report = render(&spec, ScaleStage::new(320, 240, 1)).expect(name);
+            assert_eq!(report.encoder, encoder, "{name}");
+            assert_eq!(report.frames, 50, "{name}");
+            let p = ffprobe(&output);
+            let expected_container = match container {
+                Container::Webm => "matroska,webm",
+                Container::Mp4 | Container::Mov => "mov,mp4,m4a,3gp,3g2,mj2",
+            };
+            assert_eq!(p.container, expected_container, "{name}");
+            assert_eq!(p.video_codec, video_codec, "{name}");
+            assert_eq!(p.pix_fmt, "yuv420p", "{name}");
+            assert_eq!(p.frames, 50, "{name}");
+            assert_eq!(p.audio_codec.as_deref(), audio_codec, "{name}");
+            if container == Container::Mov {
+                assert!(
+                    (p.duration - 2.0).abs() <= 1.0 / 25.0,
+                    "{name}: {}",
+                    p.duration
+                );
+                let audio_end = p.audio_duration.expect("audio duration");
+                assert!(
+                    audio_end > 1.9 && audio_end <= 2.025,
+                    "{name}: audio {audio_end}"
+                );
+            }
+        }
+        // Matroska keeps durations per file, not per stream: check the whole file's.
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration:stream=sample_rate",
+            ])
+            .args(["-of", "json"])
+            .arg(dir.path().join("out.webm"))
+            .output()
+            .expect("ffprobe runs");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let duration: f64 = json["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .expect("duration");
+        assert!((duration - 2.0).abs() <= 0.05, "webm duration {duration}");
+        let rates: Vec<&str> = json["streams"]
+            .as_array()
+            .expect("streams")
+            .iter()
+            .filter_map(|s| s["sample_rate"].as_str())
+            .collect();
+        assert_eq!(rates, ["48000"], "Opus at 48 kHz");
+        let temporaries: Vec<_> = leftovers(dir.path())
+            .into_iter()
+            .filter(|n| n.contains("renderd-tmp"))
+            .collect();
+        assert!(temporaries.is_empty(), "{temporaries:?}");
+    }
+
+    #[test]
+    fn h264_encoders_cannot_write_webm_nor_vp9_mp4() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in.mp4");
+        make_clip(&input, None);
+        let mut spec = RenderJobSpec::new(&input, dir.path().join("out.webm"));
+        spec.container = Container::Webm;
+        spec.encoder = EncoderChoice::X264;
+        let err = render(&spec, ScaleStage::new(320, 240, 0)).expect_err("x264 into webm");
+        assert_eq!(err.kind(), "INVALID_RENDER_OPTIONS");
+        assert!(err.to_string().contains("VP9"), "{err}");
+        spec.container = Container::Mp4;
+        spec.encoder = EncoderChoice::Vp9;
+        let err = render(&spec, ScaleStage::new(320, 240, 0)).expect_err("vp9 into mp4");
+        assert_eq!(err.kind(), "INVALID_RENDER_OPTIONS");
+        assert!(leftovers(dir.path()).is_empty());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The encoder + muxer thread: numbers frames n → pts n/fps, encodes, interleaves audio, writes MP4.
+//! The encoder + muxer thread: numbers frames n → pts n/fps, encodes, interleaves audio, writes
+//! the container (MP4 / MOV with +faststart, WebM).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use super::audio::AudioTrack;
 use super::encoder::{open_encoder, EncoderSettings, VideoEncoder};
 use super::error::{EncoderKind, RenderError, StageError};
 use super::{OutputFormat, Stop};
+use crate::domain::job::OutputFormat as Container;
 use crate::progress::{Progress, ProgressSink, RenderStage};
 
 /// Progress goes out at most this often: status streams promise updates within 100 ms.
@@ -19,6 +21,7 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(20);
 pub(crate) struct MuxJob<'a> {
     pub(crate) input: &'a Path,
     pub(crate) temp_output: &'a Path,
+    pub(crate) container: Container,
     pub(crate) encoder: EncoderKind,
     /// Auto selection: fall back to x264 when NVENC fails to open with the real settings.
     pub(crate) allow_fallback: bool,
@@ -51,7 +54,7 @@ struct VideoOut {
 impl VideoOut {
     fn write_packets(&mut self, octx: &mut format::context::Output) -> Result<(), RenderError> {
         for mut packet in self.packets.drain(..) {
-            // FFmpeg 5.1 encoders leave durations at 0; the MP4 would lose its last frame.
+            // FFmpeg 5.1 encoders leave durations at 0; the file would lose its last frame.
             if packet.duration() <= 0 {
                 packet.set_duration(1);
             }
@@ -63,6 +66,31 @@ impl VideoOut {
         }
         Ok(())
     }
+}
+
+/// The libavformat muxer that writes `container`.
+pub(crate) fn muxer_name(container: Container) -> &'static str {
+    match container {
+        Container::Mp4 => "mp4",
+        Container::Mov => "mov",
+        Container::Webm => "webm",
+    }
+}
+
+/// Muxer options: MP4 and MOV put their index up front (`+faststart`) so players can start
+/// before the whole file has arrived; WebM writes its cues at the end, which players fetch
+/// with a range request.
+fn header_options(container: Container) -> Dictionary<'static> {
+    let mut options = Dictionary::new();
+    match container {
+        Container::Mp4 | Container::Mov => {
+            options.set("movflags", "+faststart");
+            // FLAC / Opus stream copies into MP4 are flagged experimental by some FFmpeg versions.
+            options.set("strict", "experimental");
+        }
+        Container::Webm => {}
+    }
+    options
 }
 
 fn open_video_encoder(job: &MuxJob<'_>) -> Result<Box<dyn VideoEncoder>, RenderError> {
@@ -82,7 +110,7 @@ pub(crate) fn run_muxer(
     stop: &Stop<'_>,
 ) -> Result<MuxSummary, RenderError> {
     let started = Instant::now();
-    let mut octx = format::output_as(job.temp_output, "mp4").map_err(|e| {
+    let mut octx = format::output_as(job.temp_output, muxer_name(job.container)).map_err(|e| {
         RenderError::ffmpeg(
             format!("creating the output file {}", job.temp_output.display()),
             e,
@@ -103,17 +131,14 @@ pub(crate) fn run_muxer(
     let mut audio = AudioTrack::add(
         job.input,
         &mut octx,
+        job.container,
         job.settings.global_header,
         job.start_s,
     )?;
 
-    let mut header_options = Dictionary::new();
-    header_options.set("movflags", "+faststart");
-    // FLAC / Opus stream copies into MP4 are flagged experimental by some FFmpeg versions.
-    header_options.set("strict", "experimental");
-    octx.write_header_with(header_options)
-        .map_err(ff("writing the MP4 header"))?;
-    // The MP4 muxer rewrites stream time bases in write_header: read them only now.
+    octx.write_header_with(header_options(job.container))
+        .map_err(ff("writing the container header"))?;
+    // Muxers rewrite stream time bases in write_header: read them only now.
     let stream_tb = octx.stream(index).map(|s| s.time_base()).ok_or_else(|| {
         RenderError::ffmpeg("reading the video stream", ffmpeg::Error::StreamNotFound)
     })?;
@@ -203,7 +228,8 @@ pub(crate) fn run_muxer(
     if let Some(track) = audio.as_mut() {
         track.finish(&mut octx, frames as f64 / fps)?;
     }
-    octx.write_trailer().map_err(ff("finishing the MP4"))?;
+    octx.write_trailer()
+        .map_err(ff("finishing the output file"))?;
     mux_busy += t.elapsed();
     Ok(MuxSummary {
         frames,
@@ -211,4 +237,32 @@ pub(crate) fn run_muxer(
         encode_busy,
         mux_busy,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_container_has_its_muxer_and_options() {
+        assert_eq!(muxer_name(Container::Mp4), "mp4");
+        assert_eq!(muxer_name(Container::Mov), "mov");
+        assert_eq!(muxer_name(Container::Webm), "webm");
+        for container in [Container::Mp4, Container::Mov] {
+            let options = header_options(container);
+            assert_eq!(options.get("movflags"), Some("+faststart"), "{container}");
+        }
+        let webm = header_options(Container::Webm);
+        assert_eq!(webm.get("movflags"), None);
+        // Every muxer name is one this FFmpeg has.
+        crate::pipeline::probe::ensure_ffmpeg_init().expect("ffmpeg");
+        for container in Container::ALL {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join(format!("x.{}", container.extension()));
+            assert!(
+                format::output_as(&path, muxer_name(container)).is_ok(),
+                "{container}"
+            );
+        }
+    }
 }

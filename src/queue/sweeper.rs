@@ -122,6 +122,7 @@ mod tests {
                 video_name: None,
                 scenario_json: "{}".into(),
                 options: serde_json::json!({}),
+                callback_url: None,
             })
             .await
             .expect("create");

@@ -446,7 +446,7 @@ async fn execute(
         .await
         .map_err(failed)?;
     tracker.set_stage(Stage::Rendering);
-    let output = parts.outputs.final_path(job.id.as_str());
+    let output = parts.outputs.final_path(job.id.as_str(), options.format);
     let request = RenderRequest {
         input: fetched.path().to_path_buf(),
         output: output.clone(),
@@ -459,7 +459,9 @@ async fn execute(
         encoder: Some(match options.encoder {
             EncoderPreference::Auto | EncoderPreference::Nvenc => EncoderChoice::Auto,
             EncoderPreference::X264 => EncoderChoice::X264,
+            EncoderPreference::Vp9 => EncoderChoice::Vp9,
         }),
+        format: options.format,
     };
     let engine = Arc::clone(&parts.engine);
     let cancel = running.cancel.clone();

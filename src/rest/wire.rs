@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::core::MAX_VIDEO_NAME_CHARS;
-use crate::api::{CreateInput, Created, OptionsInput, OutputFormatChoice};
-use crate::domain::job::{EncoderPreference, Job, JobFailure, JobOutput, JobProgress, JobState};
+use crate::api::{CreateInput, Created, OptionsInput};
+use crate::domain::job::{
+    EncoderPreference, Job, JobFailure, JobOutput, JobProgress, JobState, OutputFormat,
+};
 
 /// `POST /api/render/create`: `{videoUrl, scenario, options?}`. Fields are loosely typed here so
 /// that a value of the wrong type is reported with the others, under its own name.
@@ -167,6 +169,11 @@ fn json_type(value: &Value) -> &'static str {
 
 /// The face-neutral create input of a REST create. `idempotency_key` is the request's
 /// `Idempotency-Key` header (the editor sends none; other clients may).
+/// The editor's `options.format` spelling (`mp4`, `mov`, `webm`; case and spaces ignored).
+fn output_format(text: &str) -> Option<OutputFormat> {
+    text.trim().to_ascii_lowercase().parse().ok()
+}
+
 pub fn create_input(body: CreateRenderBody, idempotency_key: Option<String>) -> CreateInput {
     let CreateRenderBody {
         video_url,
@@ -221,20 +228,20 @@ pub fn create_input(body: CreateRenderBody, idempotency_key: Option<String>) -> 
     let fps = integer_option("fps", fps, &mut problems);
     let quality = integer_option("quality", quality, &mut problems);
     let output_format = match format {
-        None | Some(Value::Null) => OutputFormatChoice::default(),
-        Some(Value::String(text)) => OutputFormatChoice::parse(&text).unwrap_or_else(|| {
+        None | Some(Value::Null) => OutputFormat::default(),
+        Some(Value::String(text)) => output_format(&text).unwrap_or_else(|| {
             problems.push((
                 "options.format".into(),
                 format!("{text:?} is not one of \"mp4\", \"mov\", \"webm\""),
             ));
-            OutputFormatChoice::default()
+            OutputFormat::default()
         }),
         Some(other) => {
             problems.push((
                 "options.format".into(),
                 format!("must be a string, not {}", json_type(&other)),
             ));
-            OutputFormatChoice::default()
+            OutputFormat::default()
         }
     };
     let video_name = Some(video_name_from_url(&video_url)).filter(|name| !name.is_empty());
@@ -292,6 +299,7 @@ impl JobStatusResponse {
             output: _,
             lease: _,
             attempts: _,
+            callback_url: _,
         } = job;
         let JobProgress {
             stage: _,
@@ -349,6 +357,7 @@ impl HistoryItem {
             output,
             lease: _,
             attempts: _,
+            callback_url: _,
         } = job;
         let output = output.as_ref().filter(|_| *state == JobState::Succeeded);
         let (file_size, duration) = match output {
@@ -356,6 +365,8 @@ impl HistoryItem {
                 path: _,
                 size_bytes,
                 duration_seconds,
+                expires_at: _,
+                expired_at: _,
             }) => (Some(*size_bytes), Some(*duration_seconds)),
             None => (None, None),
         };
@@ -398,6 +409,7 @@ mod tests {
             video_name: None,
             scenario_json: String::new(),
             options: json!({}),
+            callback_url: None,
             state,
             progress: JobProgress {
                 stage: Some(Stage::Rendering),
@@ -416,6 +428,17 @@ mod tests {
             output: None,
             lease: None,
             attempts: 1,
+        }
+    }
+
+    #[test]
+    fn output_formats_parse_from_their_wire_names_only() {
+        for format in OutputFormat::ALL {
+            assert_eq!(output_format(format.as_str()), Some(format));
+        }
+        assert_eq!(output_format(" WebM "), Some(OutputFormat::Webm));
+        for bad in ["", "avi", "mkv", "gif", "mp4a"] {
+            assert_eq!(output_format(bad), None, "{bad:?}");
         }
     }
 
@@ -446,8 +469,9 @@ mod tests {
                     fps: Some(24),
                     quality: Some(80),
                     encoder: EncoderPreference::Auto,
-                    output_format: OutputFormatChoice::Webm,
+                    output_format: OutputFormat::Webm,
                 },
+                callback_url: None,
                 wire_problems: vec![],
             }
         );
@@ -522,6 +546,8 @@ mod tests {
             path: "/out/x.mp4".into(),
             size_bytes: 12345,
             duration_seconds: 1.5,
+            expires_at: None,
+            expired_at: None,
         });
         let status = JobStatusResponse::new(&done, Some("http://h/downloads/x.mp4?sig=1".into()));
         assert_eq!(status.status, "completed");

@@ -827,7 +827,8 @@ async fn create_stores_the_current_request_trace_context() {
     assert!(matches!(
         store.trace_context(&JobId::generate()).await,
         Err(StoreError::NotFound(_))
-    ));}
+    ));
+}
 
 const HOOK: &str = "https://hooks.example.com/renderd";
 
@@ -853,6 +854,8 @@ async fn terminal_transitions_write_one_webhook_event_each(store: &JobStore) {
         path: "/data/outputs/x.mp4".to_owned(),
         size_bytes: 4_321,
         duration_seconds: 1.5,
+        expires_at: None,
+        expired_at: None,
     };
     // Succeeded: one event carrying the job, the output (its link added at delivery).
     let (ok, _) = store.create(hooked_job("alice")).await.expect("create");
@@ -1131,7 +1134,8 @@ async fn webhook_events_past_their_deadline_fail(store: &JobStore) {
         .claim_webhook_events("r1", LEASE, 10)
         .await
         .expect("claim")
-        .is_empty());}
+        .is_empty());
+}
 
 /// A succeeded job whose output expires at `expires_at`.
 async fn succeeded_job(store: &JobStore, expires_at: Option<DateTime<Utc>>) -> Job {

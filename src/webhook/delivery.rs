@@ -16,8 +16,13 @@ use super::config::WebhookConfig;
 use super::signer::{Signer, EVENT_ID_HEADER, SIGNATURE_HEADER};
 use crate::store::{JobStore, WebhookDelivery};
 
-/// How a succeeded job's fresh download link is made (signed, expiring) at each attempt.
-pub type DownloadLink = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// How a succeeded job's fresh download link is made (signed, expiring) at each attempt: from
+/// the job id, a signed local URL or a presigned bucket URL (`None` once the output is gone).
+pub type DownloadLink = Arc<
+    dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// A claimed event stays ours this long beyond the request timeout; then another replica
 /// (or this one after a restart) may take it over.
@@ -141,17 +146,25 @@ async fn run(deliverer: Arc<Deliverer>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// The event's body as sent: the stored payload with a fresh download link for a succeeded
+/// Whether the event describes an output (a succeeded job), which gets a fresh link.
+fn has_output(event: &WebhookDelivery) -> bool {
+    event
+        .payload
+        .get("job")
+        .and_then(|job| job.get("output"))
+        .is_some_and(|output| output.is_object())
+}
+
+/// The event's body as sent: the stored payload with the fresh download link of a succeeded
 /// job.
-fn body(event: &WebhookDelivery, link: &DownloadLink) -> Vec<u8> {
+fn body(event: &WebhookDelivery, link: Option<String>) -> Vec<u8> {
     let mut payload = event.payload.clone();
     if let Some(output) = payload
         .get_mut("job")
         .and_then(|job| job.get_mut("output"))
         .and_then(|output| output.as_object_mut())
     {
-        let url = link(event.job_id.as_str());
-        output.insert("download_url".to_owned(), serde_json::json!(url));
+        output.insert("download_url".to_owned(), serde_json::json!(link));
     }
     serde_json::to_vec(&payload).unwrap_or_default()
 }
@@ -171,7 +184,12 @@ fn describe(err: &reqwest::Error) -> String {
 impl Deliverer {
     async fn attempt(&self, event: WebhookDelivery) {
         let parts = &self.parts;
-        let body = body(&event, &parts.download_link);
+        let link = if has_output(&event) {
+            (parts.download_link)(event.job_id.as_str().to_owned()).await
+        } else {
+            None
+        };
+        let body = body(&event, link);
         let timestamp = Utc::now().timestamp();
         let sent = self
             .client
@@ -297,19 +315,21 @@ mod tests {
             created_at: Utc::now(),
             delivered_at: None,
         };
-        let link: DownloadLink = Arc::new(|id: &str| Some(format!("https://dl/{id}?sig=x")));
+        let link = Some(format!("https://dl/{job_id}?sig=x"));
         let with_output = event(serde_json::json!({
             "job": {"output": {"download_url": null, "size_bytes": 5}}
         }));
         let sent: serde_json::Value =
-            serde_json::from_slice(&body(&with_output, &link)).expect("json");
+            serde_json::from_slice(&body(&with_output, link)).expect("json");
         assert_eq!(
             sent["job"]["output"]["download_url"],
             format!("https://dl/{job_id}?sig=x")
         );
         assert_eq!(sent["job"]["output"]["size_bytes"], 5);
+        assert!(has_output(&with_output));
         let without = event(serde_json::json!({"job": {"output": null}}));
-        let sent: serde_json::Value = serde_json::from_slice(&body(&without, &link)).expect("json");
+        assert!(!has_output(&without));
+        let sent: serde_json::Value = serde_json::from_slice(&body(&without, None)).expect("json");
         assert!(sent["job"]["output"].is_null());
     }
 }
