@@ -126,10 +126,13 @@ fn tiny_clip(path: &Path) {
     common::make_clip(path, 1.0, (320, 240), 10, Audio::AacTone);
 }
 
-/// A CreateRender request for `video_url` (480×360, the smallest allowed output).
+/// A CreateRender request for `video_url` (480×360, the smallest allowed output, at 10 fps).
 fn request(video_url: &str) -> pb::CreateRenderRequest {
     let mut request = create_request("", Path::new("/unused.mp4"), (480, 360));
     request.video_url = video_url.to_owned();
+    if let Some(options) = request.options.as_mut() {
+        options.fps = 10;
+    }
     request
 }
 
@@ -242,7 +245,12 @@ async fn s3_input_to_bucket_output_with_a_presigned_url() {
         "{url}"
     );
     let query: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
-    for wanted in ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Expires", "X-Amz-Signature"] {
+    for wanted in [
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Expires",
+        "X-Amz-Signature",
+    ] {
         assert!(query.iter().any(|k| k == wanted), "{wanted} in {url}");
     }
     // Kept for the default 7 days.
@@ -362,7 +370,11 @@ async fn local_outputs_expire_and_their_links_answer_gone() {
     let (done, old_url) = render(&server, &token, &format!("file://{}", video.display())).await;
     assert_eq!(done.state, JobState::Succeeded as i32, "{:?}", done.failure);
     assert!(old_url.contains("/downloads/"), "{old_url}");
-    let file = server.config.output.dir.join(format!("{}.mp4", done.job_id));
+    let file = server
+        .config
+        .output
+        .dir
+        .join(format!("{}.mp4", done.job_id));
 
     let expired = wait_until_expired(&server, &token, &done.job_id).await;
     let output = expired.output.expect("the output record stays");
@@ -371,7 +383,86 @@ async fn local_outputs_expire_and_their_links_answer_gone() {
     assert!(!file.exists(), "the file is deleted");
     let response = reqwest::get(&old_url).await.expect("old URL");
     assert_eq!(response.status(), 410, "expired outputs are Gone");
-    assert!(video.exists(), "the input in the media root is never touched");
+    assert!(
+        video.exists(),
+        "the input in the media root is never touched"
+    );
 
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_outputs_upload_in_parts_and_delete_idempotently() {
+    use renderd::media::{ObjectStorage, OutputConfig, OutputStore};
+    let Some(moto) = Moto::start("large_outputs_upload_in_parts_and_delete_idempotently").await
+    else {
+        return;
+    };
+    moto.create_bucket("outputs").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = s3_config(dir.path(), &moto);
+    config.storage.input_buckets.clear();
+    config.storage.multipart_part_bytes = 5 * 1024 * 1024;
+    let objects = ObjectStorage::new(&config.storage)
+        .expect("storage")
+        .expect("a bucket");
+    let outputs = OutputStore::new(
+        &OutputConfig {
+            dir: dir.path().join("outputs"),
+            ..OutputConfig::default()
+        },
+        "http://127.0.0.1:1".into(),
+        b"key".to_vec(),
+    )
+    .expect("outputs")
+    .with_storage(&config.storage, Some(&objects))
+    .expect("bucket outputs");
+
+    // 12 MiB and a bit: three parts of at least 5 MiB but the last.
+    let content: Vec<u8> = (0..12 * 1024 * 1024 + 7)
+        .map(|i: u32| (i % 251) as u8)
+        .collect();
+    let local = outputs.final_path("0190f3a4-8c2e-7b1d-9f00-123456789abc");
+    std::fs::write(&local, &content).expect("write");
+    let stored = outputs.publish(&local).await.expect("upload");
+    assert_eq!(
+        stored,
+        "s3://outputs/renders/0190f3a4-8c2e-7b1d-9f00-123456789abc.mp4"
+    );
+    assert!(
+        !local.exists(),
+        "the local copy is removed after the upload"
+    );
+    let bucket = moto.bucket("outputs");
+    let key = ObjectPath::from("renders/0190f3a4-8c2e-7b1d-9f00-123456789abc.mp4");
+    let meta = bucket.head(&key).await.expect("uploaded");
+    assert!(
+        meta.e_tag
+            .as_deref()
+            .is_some_and(|tag| tag.trim_matches('"').ends_with("-3")),
+        "a three-part multipart ETag: {:?}",
+        meta.e_tag
+    );
+    let body = bucket
+        .get(&key)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(body.as_ref(), content.as_slice());
+
+    outputs.delete_output(&stored).await.expect("delete");
+    assert!(matches!(
+        bucket.head(&key).await,
+        Err(object_store::Error::NotFound { .. })
+    ));
+    outputs
+        .delete_output(&stored)
+        .await
+        .expect("deleting a deleted output is fine");
+    assert!(outputs
+        .delete_output("s3://elsewhere/renders/x.mp4")
+        .await
+        .is_err());
 }
