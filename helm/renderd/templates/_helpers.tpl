@@ -149,14 +149,14 @@ config crate) reads a whole float where an integer is expected.
       key: url-signing-key
 {{- end }}
 {{- if include "renderd.hasSecretKey" (list . "s3-access-key-id") }}
-- name: AWS_ACCESS_KEY_ID
+- name: RENDERD__STORAGE__S3__ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
       key: s3-access-key-id
 {{- end }}
 {{- if include "renderd.hasSecretKey" (list . "s3-secret-access-key") }}
-- name: AWS_SECRET_ACCESS_KEY
+- name: RENDERD__STORAGE__S3__SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
