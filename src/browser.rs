@@ -23,8 +23,9 @@ pub const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// Request headers a page may send: auth, gRPC-Web's own, the language of error messages and
 /// W3C trace context.
-const ALLOWED_HEADERS: [&str; 8] = [
+const ALLOWED_HEADERS: [&str; 9] = [
     "authorization",
+    "idempotency-key",
     "content-type",
     "x-grpc-web",
     "x-user-agent",

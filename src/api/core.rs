@@ -125,6 +125,8 @@ impl RenderCore {
             scenario_json,
             options: options.to_json(),
             callback_url: callback_url.filter(|url| !url.is_empty()),
+            // The request span handling this create (see crate::telemetry::RequestLayer).
+            trace_context: crate::telemetry::current_traceparent(),
         };
         let (job, created) = self
             .quota

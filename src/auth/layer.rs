@@ -110,8 +110,9 @@ fn is_cors_preflight<B>(request: &Request<B>) -> bool {
         && headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
-/// The token of `authorization: Bearer <token>` (scheme case-insensitive).
-fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+/// The token of `authorization: Bearer <token>` (scheme case-insensitive); the REST face
+/// reads it the same way.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let value = headers
         .get(http::header::AUTHORIZATION)
         .ok_or(AuthError::Missing)?;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use error::{AuthConfigError, AuthError, AuthErrorKind};
-pub use layer::{AuthLayer, AuthService, RejectFn};
+pub use layer::{bearer_token, AuthLayer, AuthService, RejectFn};
 pub use mint::{ensure_dev_secret, mint_hs256, MintRequest};
 pub use verify::{resolve_hmac_secret, Verifier};
 

@@ -231,9 +231,10 @@ impl Drop for LocalInput {
     }
 }
 
-/// One entry of `allowed_hosts`.
+/// One entry of a host allow-list (`[media] allowed_hosts`, `[webhooks] allowed_hosts`): a
+/// domain, `*.domain` for its subdomains, or an IP address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum HostPattern {
+pub enum HostPattern {
     Domain(String),
     /// `*.example.com`, stored as `.example.com`.
     Subdomains(String),
@@ -241,12 +242,12 @@ enum HostPattern {
 }
 
 impl HostPattern {
-    fn parse(entry: &str) -> Result<Self, MediaInitError> {
-        let bad = || MediaInitError::HostPattern(entry.to_owned());
+    /// `None` when `entry` is neither an IP address nor a (wildcard) domain name.
+    pub fn parse(entry: &str) -> Option<Self> {
         let text = entry.trim().trim_end_matches('.').to_ascii_lowercase();
         let unbracketed = text.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = unbracketed.parse::<IpAddr>() {
-            return Ok(HostPattern::Ip(ip));
+            return Some(HostPattern::Ip(ip));
         }
         let (pattern, domain) = match text.strip_prefix("*.") {
             Some(rest) => (HostPattern::Subdomains(format!(".{rest}")), rest),
@@ -258,14 +259,11 @@ impl HostPattern {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
-        if domain.split('.').all(label_ok) {
-            Ok(pattern)
-        } else {
-            Err(bad())
-        }
+        domain.split('.').all(label_ok).then_some(pattern)
     }
 
-    fn matches(&self, host: &str) -> bool {
+    /// Whether `host` (a URL's host, any case, IPv6 in brackets or not) is this entry.
+    pub fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         match self {
             HostPattern::Domain(name) => host == *name,
@@ -363,7 +361,9 @@ impl InputResolver {
         let hosts = config
             .allowed_hosts
             .iter()
-            .map(|entry| HostPattern::parse(entry))
+            .map(|entry| {
+                HostPattern::parse(entry).ok_or_else(|| MediaInitError::HostPattern(entry.clone()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let extensions = config
             .extensions

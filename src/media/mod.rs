@@ -19,7 +19,9 @@ pub mod output;
 pub mod storage;
 
 pub use download::{download_router, download_router_with_expiry, ExpiredLookup};
-pub use input::{InputError, InputResolver, InputUrl, LocalInput, MediaConfig, MediaInitError};
+pub use input::{
+    HostPattern, InputError, InputResolver, InputUrl, LocalInput, MediaConfig, MediaInitError,
+};
 pub use output::{DownloadError, OutputConfig, OutputStore};
 pub use storage::{ObjectStorage, StorageConfig};
 

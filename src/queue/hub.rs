@@ -251,6 +251,7 @@ mod tests {
             scenario_json: "{}".into(),
             options: serde_json::json!({}),
             callback_url: None,
+            trace_context: None,
         }
     }
 

@@ -123,6 +123,7 @@ mod tests {
                 scenario_json: "{}".into(),
                 options: serde_json::json!({}),
                 callback_url: None,
+                trace_context: None,
             })
             .await
             .expect("create");

@@ -192,6 +192,7 @@ mod tests {
             scenario_json: r#"{"version":"1.3","cues":[]}"#.to_owned(),
             options: serde_json::json!({"width": 1280, "height": 720, "fps": 30, "quality": 80}),
             callback_url: None,
+            trace_context: None,
         }
     }
 

@@ -18,9 +18,8 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use self::error::RestError;
 use self::wire::{
@@ -47,44 +46,16 @@ pub struct RestState {
 
 /// The `/api/render/…` routes. `max_body_bytes` bounds a request body (a scenario is at most
 /// 5 MB; the body around it is a little larger).
+///
+/// CORS is the server-wide layer of [`crate::browser`] (one policy for REST and gRPC-Web).
 pub fn router(state: RestState, max_body_bytes: usize) -> Router {
-    let cors = cors_layer(&state.allowed_origins);
     Router::new()
         .route("/api/render/create", post(create))
         .route("/api/render/history", get(history))
         .route("/api/render/{job_id}/status", get(status))
         .route("/api/render/{job_id}/cancel", post(cancel))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(cors)
         .with_state(Arc::new(state))
-}
-
-/// CORS for the allowed browser origins, with credentials (the cookie); none when the list is
-/// empty. Origins that are not valid header values are skipped (and logged).
-fn cors_layer(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(
-            |origin| match HeaderValue::from_str(origin.trim_end_matches('/')) {
-                Ok(value) => Some(value),
-                Err(_) => {
-                    tracing::warn!(%origin, "server.allowed_origins entry is not a valid origin");
-                    None
-                }
-            },
-        )
-        .collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT_LANGUAGE,
-            header::HeaderName::from_static(IDEMPOTENCY_KEY),
-        ])
-        .expose_headers([header::RETRY_AFTER])
 }
 
 /// `body` as JSON with `status`.
@@ -115,8 +86,8 @@ pub fn authenticate(
     let unauthenticated = |err: AuthError| ApiError::Unauthenticated {
         detail: err.to_string(),
     };
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let token = bearer_token(value).map_err(unauthenticated)?;
+    if headers.contains_key(header::AUTHORIZATION) {
+        let token = crate::auth::bearer_token(headers).map_err(unauthenticated)?;
         return verifier.verify(token).map_err(unauthenticated);
     }
     let Some(token) = cookie_token(headers) else {
@@ -124,15 +95,16 @@ pub fn authenticate(
             detail: "no bearer token and no access_token cookie".into(),
         });
     };
-    let origin = headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(|o| o.trim_end_matches('/'));
-    let allowed = origin.is_some_and(|origin| {
-        allowed_origins
-            .iter()
-            .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    });
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    // Compared as CORS compares them (crate::browser): lower case, no default port.
+    let allowed = origin
+        .and_then(|origin| crate::browser::normalize_origin(origin).ok())
+        .is_some_and(|origin| {
+            allowed_origins
+                .iter()
+                .filter_map(|a| crate::browser::normalize_origin(a).ok())
+                .any(|a| a == origin)
+        });
     if !allowed {
         return Err(ApiError::Forbidden {
             detail: match origin {
@@ -147,26 +119,6 @@ pub fn authenticate(
         });
     }
     verifier.verify(&token).map_err(unauthenticated)
-}
-
-/// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
-fn bearer_token(value: &HeaderValue) -> Result<&str, AuthError> {
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::Malformed("the authorization header is not visible ASCII"))?
-        .trim();
-    let (scheme, token) = value
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::Malformed(
-            "the authorization scheme is not Bearer",
-        ));
-    }
-    match token.trim() {
-        "" => Err(AuthError::Missing),
-        token => Ok(token),
-    }
 }
 
 /// The value of the first non-empty `access_token` cookie of every `Cookie` header.
@@ -360,7 +312,7 @@ mod tests {
 
     fn check(pairs: &[(&'static str, String)]) -> Result<String, ApiError> {
         let verifier = Verifier::new(&auth_config()).expect("verifier");
-        authenticate(&verifier, &[format!("{EDITOR}/")], &headers(pairs)).map(|p| p.user_id)
+        authenticate(&verifier, &[EDITOR.to_owned()], &headers(pairs)).map(|p| p.user_id)
     }
 
     #[test]

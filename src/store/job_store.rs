@@ -47,6 +47,9 @@ pub struct NewJob {
     pub options: serde_json::Value,
     /// Validated by the caller (`crate::webhook::CallbackPolicy`); `None` means no webhook.
     pub callback_url: Option<String>,
+    /// The W3C `traceparent` of the request that created the job, so the worker's job span
+    /// continues that trace (`crate::telemetry::current_traceparent`).
+    pub trace_context: Option<String>,
 }
 
 /// A worker's current view of a running job. `percent` and `frames_done` are stored as the
@@ -452,6 +455,7 @@ impl JobStore {
             scenario_json,
             options,
             callback_url,
+            trace_context,
         } = new;
         let created = to_db(now());
         let row = jobs::ActiveModel {
@@ -482,8 +486,7 @@ impl JobStore {
             lease_owner: Set(None),
             lease_expires_at: Set(None),
             attempts: Set(0),
-            // The request span handling this create (see crate::telemetry::RequestLayer).
-            trace_context: Set(crate::telemetry::current_traceparent()),
+            trace_context: Set(trace_context),
             callback_url: Set(callback_url),
             output_expires_at: Set(None),
             output_expired_at: Set(None),

@@ -21,6 +21,7 @@ fn new_job(owner: &str, request_id: Option<&str>) -> NewJob {
         scenario_json: r#"{"version":"1.3","cues":[]}"#.to_owned(),
         options: serde_json::json!({"width": 1280, "height": 720, "fps": 30, "quality": 80}),
         callback_url: None,
+        trace_context: None,
     }
 }
 
@@ -785,45 +786,29 @@ async fn jobs_are_counted_by_state(store: &JobStore) {
     );
 }
 
-/// A create inside a traced request span stores that span's `traceparent`: same trace id as
-/// the caller's, the request span as parent. Outside any traced span, nothing is stored.
+/// The creating request's `traceparent` is kept with the job for the worker's job span; a job
+/// created outside any trace has none. (Taking it from the current span is the telemetry
+/// module's `current_traceparent`, checked end to end by tests/observability.rs; the core
+/// passes it in.)
 #[tokio::test]
-async fn create_stores_the_current_request_trace_context() {
-    use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-    use tracing::Instrument;
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    use tracing_subscriber::layer::SubscriberExt;
-
+async fn create_keeps_the_creating_request_trace_context() {
     let (store, _dir) = sqlite_store().await;
     let (untraced, _) = store.create(new_job("alice", None)).await.expect("create");
     assert_eq!(store.trace_context(&untraced.id).await.expect("read"), None);
-
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("store-test")));
-    let _default = tracing::subscriber::set_default(subscriber);
     let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let span = tracing::info_span!("request");
-    span.set_parent(crate::telemetry::context_from_traceparent(caller).expect("valid"))
-        .expect("the OpenTelemetry layer is installed");
-    let request_span_id = span.context().span().span_context().span_id();
-    let (traced, _) = store
-        .create(new_job("alice", None))
-        .instrument(span)
-        .await
-        .expect("create");
-    let stored = store
-        .trace_context(&traced.id)
-        .await
-        .expect("read")
-        .expect("a trace context was stored");
-    let parent = crate::telemetry::context_from_traceparent(&stored).expect("stored value parses");
-    let parent_span = parent.span();
+    let traced = NewJob {
+        trace_context: Some(caller.to_owned()),
+        ..new_job("alice", None)
+    };
+    let (traced, _) = store.create(traced).await.expect("create");
     assert_eq!(
-        parent_span.span_context().trace_id().to_string(),
-        "4bf92f3577b34da6a3ce929d0e0e4736"
+        store
+            .trace_context(&traced.id)
+            .await
+            .expect("read")
+            .as_deref(),
+        Some(caller)
     );
-    assert_eq!(parent_span.span_context().span_id(), request_span_id);
     assert!(matches!(
         store.trace_context(&JobId::generate()).await,
         Err(StoreError::NotFound(_))
@@ -835,6 +820,7 @@ const HOOK: &str = "https://hooks.example.com/renderd";
 fn hooked_job(owner: &str) -> NewJob {
     NewJob {
         callback_url: Some(HOOK.to_owned()),
+        trace_context: None,
         ..new_job(owner, None)
     }
 }

@@ -1,6 +1,5 @@
 //! `[webhooks]`: which callback URLs jobs may name, how events are signed, retried and bounded.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,6 +7,7 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
 use super::signer::{Signer, SignerError};
+use crate::media::HostPattern;
 
 /// Longest `callback_url` accepted, in characters.
 pub const MAX_CALLBACK_URL_CHARS: usize = 2048;
@@ -137,56 +137,6 @@ pub enum CallbackUrlError {
     HostNotAllowed(String),
 }
 
-/// One entry of `allowed_hosts` or `insecure_hosts`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum HostPattern {
-    Domain(String),
-    /// `*.example.com`, stored as `.example.com`.
-    Subdomains(String),
-    Ip(IpAddr),
-}
-
-impl HostPattern {
-    fn parse(list: &'static str, entry: &str) -> Result<Self, WebhookConfigError> {
-        let text = entry.trim().trim_end_matches('.').to_ascii_lowercase();
-        let unbracketed = text.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = unbracketed.parse::<IpAddr>() {
-            return Ok(HostPattern::Ip(ip));
-        }
-        let (pattern, domain) = match text.strip_prefix("*.") {
-            Some(rest) => (HostPattern::Subdomains(format!(".{rest}")), rest),
-            None => (HostPattern::Domain(text.clone()), text.as_str()),
-        };
-        let label_ok = |label: &str| {
-            !label.is_empty()
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        };
-        if domain.split('.').all(label_ok) {
-            Ok(pattern)
-        } else {
-            Err(WebhookConfigError::HostPattern {
-                list,
-                entry: entry.to_owned(),
-            })
-        }
-    }
-
-    fn matches(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        match self {
-            HostPattern::Domain(name) => host == *name,
-            HostPattern::Subdomains(suffix) => host.len() > suffix.len() && host.ends_with(suffix),
-            HostPattern::Ip(ip) => host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok_and(|h| h == *ip),
-        }
-    }
-}
-
 /// The rules a `callback_url` must pass, parsed once from `[webhooks]`.
 #[derive(Debug, Clone)]
 pub struct CallbackPolicy {
@@ -199,7 +149,12 @@ impl CallbackPolicy {
         let parse = |list, entries: &[String]| {
             entries
                 .iter()
-                .map(|entry| HostPattern::parse(list, entry))
+                .map(|entry| {
+                    HostPattern::parse(entry).ok_or_else(|| WebhookConfigError::HostPattern {
+                        list,
+                        entry: entry.to_owned(),
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()
         };
         let allowed = parse("allowed_hosts", &config.allowed_hosts)?;
