@@ -19,6 +19,8 @@ pub const SECRET: &str = "end-to-end-test-secret";
 pub fn test_config(root: &Path) -> Config {
     let mut config = Config::load_with_env(None, Vec::new()).expect("default configuration");
     config.server.listen = "127.0.0.1:0".parse().expect("address");
+    // Test servers run side by side: each its own metrics port (Running::metrics_addr).
+    config.telemetry.metrics_listen = "127.0.0.1:0".parse().expect("address");
     config.database.url = format!("sqlite://{}?mode=rwc", root.join("jobs.db").display());
     config.auth.hs256_secret = Some(SECRET.to_owned());
     config.media.root = root.join("media");
