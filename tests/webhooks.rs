@@ -275,6 +275,18 @@ async fn a_receiver_that_fails_twice_gets_exactly_one_accepted_signed_delivery()
     // Delivered means done: no further attempt comes, whatever the poll interval.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.received().len(), 3);
+    // The attempts are counted for Prometheus (process-wide counters: at least these).
+    let exposition = renderd::telemetry::metrics().encode().expect("metrics");
+    let counter = |result: &str| -> f64 {
+        let series = format!("renderd_webhook_deliveries_total{{result=\"{result}\"}} ");
+        exposition
+            .lines()
+            .find_map(|line| line.strip_prefix(series.as_str()))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{exposition}"))
+    };
+    assert!(counter("delivered") >= 1.0);
+    assert!(counter("failed") >= 2.0);
     server.shutdown().await;
 }
 

@@ -206,8 +206,10 @@ impl Deliverer {
             Ok(response) => Some(format!("HTTP {}", response.status())),
             Err(err) => Some(describe(&err)),
         };
+        let metrics = crate::telemetry::metrics();
         let recorded = match &failure {
             None => {
+                metrics.webhook_delivery(crate::telemetry::WebhookDelivery::Delivered);
                 parts
                     .store
                     .webhook_delivered(&event.event_id, &parts.owner)
@@ -215,6 +217,11 @@ impl Deliverer {
             }
             Some(error) => {
                 let next = retry_at(event.attempts, Utc::now(), event.deadline, &parts.config);
+                metrics.webhook_delivery(if next.is_none() {
+                    crate::telemetry::WebhookDelivery::GaveUp
+                } else {
+                    crate::telemetry::WebhookDelivery::Failed
+                });
                 if next.is_none() {
                     tracing::warn!(
                         event = %event.event_id, job = %event.job_id, attempts = event.attempts,
