@@ -212,7 +212,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    // Storage (issue 5): S3 buckets for `s3://` inputs and bucket outputs (`[storage]`).
+    // Storage: S3 buckets for `s3://` inputs and bucket outputs (`[storage]`).
     let objects = ObjectStorage::new(&config.storage)
         .map_err(config_error)?
         .map(Arc::new);
@@ -252,7 +252,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let mut background = vec![
         tokio::spawn(hub.clone().run_poller(wait_for_stop(stop_rx.clone()))),
         limiter.spawn_housekeeping(),
-        // Storage (issue 5): outputs past `[storage] retention` are deleted, their jobs marked.
+        // Storage: outputs past `[storage] retention` are deleted, their jobs marked.
         tokio::spawn(
             OutputSweeper::new(
                 store.clone(),
@@ -373,7 +373,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let reflection_v1 = reflection().build_v1().map_err(config_error)?;
     let reflection_v1alpha = reflection().build_v1alpha().map_err(config_error)?;
 
-    // Storage (issue 5): a download of an output retention deleted answers 410 Gone.
+    // Storage: a download of an output retention deleted answers 410 Gone.
     let expiry_store = store_for_downloads;
     let expired: ExpiredLookup = Arc::new(move |job_id: String| {
         let store = expiry_store.clone();

@@ -500,7 +500,7 @@ async fn execute(
             message: format!("the finished render is missing: {e}"),
         })?
         .len();
-    // Storage (issue 5): a bucket output is uploaded here and its local file removed.
+    // Storage: a bucket output is uploaded here and its local file removed.
     let stored = match parts.outputs.publish(&output).await {
         Ok(stored) => stored,
         Err(err) => {
